@@ -1,0 +1,228 @@
+"""Symbol streams made real with rANS (the ``constriction`` package), and data given a model.
+
+``encode_symbols(symbols, model)`` writes integer symbols to bytes with an asymmetric numeral
+system coder (Duda, "Asymmetric numeral systems", 2013; Bamler, "Understanding entropy coding
+with asymmetric numeral systems", 2022, for the ``constriction`` implementation: 32-bit words,
+24-bit probabilities). The file's size is the information content ``-sum log2 p(symbol)``
+plus at most a few words of coder state, plus the container header. A ``model`` is one of
+
+* a probability vector ``[K]``: every symbol i.i.d. over ``0..K-1``;
+* a probability matrix ``[n, K]``: symbol ``i`` under row ``i`` (labels given a model);
+* a discretized prior from ``mdl.codes.priors``: integer symbols of any sign, coded with
+  the prior's pmf restricted to the range ``[min, max]`` of the symbols (stored in the file).
+
+The decoder is given the same model. A CRC-32 of the symbols travels in the file, so decoding
+against a different model raises :class:`CodecError` instead of returning wrong symbols.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+
+import constriction
+import numpy as np
+
+from mdl.codec import container
+from mdl.codec.errors import CodecError
+from mdl.codes.priors import is_prior, probability_table
+from mdl.validation import check_integer_array, check_probabilities
+
+MAX_ALPHABET = 1 << 24  # constriction's 24-bit probabilities cannot give more symbols room
+MAX_SYMBOLS = 1 << 28  # decoder refuses to allocate more than this unless asked
+_CRC = struct.Struct("<I")
+
+
+def _symbols_crc(symbols: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i8").tobytes())
+
+
+def _normalized(table: np.ndarray) -> np.ndarray:
+    return table / table.sum(axis=-1, keepdims=True)
+
+
+def _prior_table(prior, lo: int, hi: int) -> np.ndarray:
+    if hi - lo + 1 > MAX_ALPHABET:
+        raise ValueError(
+            f"symbols span {hi - lo + 1} bins (from {lo} to {hi}); a prior-coded stream "
+            f"holds at most {MAX_ALPHABET}"
+        )
+    table = probability_table(prior, lo, hi)
+    if not np.all(np.isfinite(table)) or table.sum() <= 0:
+        raise ValueError("prior gives no finite probability mass on the symbols' range")
+    return _normalized(table)
+
+
+def _model_table(model, name: str = "model") -> np.ndarray:
+    table = check_probabilities(model, name)
+    if table.ndim > 2:
+        raise ValueError(f"{name} must be a vector [K] or matrix [n, K]; got shape {table.shape}")
+    if table.shape[-1] > MAX_ALPHABET:
+        raise ValueError(f"{name} has {table.shape[-1]} symbols; at most {MAX_ALPHABET} are supported")
+    return _normalized(table)
+
+
+def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
+    if table.shape[-1] == 1:  # a certain symbol costs nothing; constriction can't model it
+        return b""
+    coder = constriction.stream.stack.AnsCoder()
+    symbols = np.ascontiguousarray(symbols, dtype=np.int32)
+    if table.ndim == 1:
+        coder.encode_reverse(symbols, constriction.stream.model.Categorical(table, perfect=False))
+    else:
+        family = constriction.stream.model.Categorical(perfect=False)
+        coder.encode_reverse(symbols, family, np.ascontiguousarray(table))
+    return coder.get_compressed().astype("<u4").tobytes()
+
+
+def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
+    if table.shape[-1] == 1:
+        if payload:
+            raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
+        return np.zeros(count, dtype=np.int32)
+    if len(payload) % 4:
+        raise CodecError(f"coded words are {len(payload)} bytes, not a whole number of 32-bit words")
+    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    try:
+        coder = constriction.stream.stack.AnsCoder(words)
+        if table.ndim == 1:
+            model = constriction.stream.model.Categorical(table, perfect=False)
+            symbols = coder.decode(model, count)
+        else:
+            family = constriction.stream.model.Categorical(perfect=False)
+            symbols = coder.decode(family, np.ascontiguousarray(table))
+    except Exception as error:  # constriction reports invalid states with assorted types
+        raise CodecError(f"rANS stream cannot be decoded: {error}") from error
+    if not coder.is_empty():
+        raise CodecError("rANS stream has data left after the last symbol: wrong model or count")
+    return np.asarray(symbols, dtype=np.int32)
+
+
+def _prepare(symbols, model, *, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validate ``symbols`` against ``model``; returns (symbols, table, offset)."""
+    values = check_integer_array(np.asarray(symbols), name)
+    if is_prior(model):
+        if values.size == 0:
+            return values.astype(np.int64), np.ones(1), 0
+        lo, hi = int(values.min()), int(values.max())
+        return values.astype(np.int64), _prior_table(model, lo, hi), lo
+    table = _model_table(model)
+    num_symbols = table.shape[-1]
+    if table.ndim == 2 and (values.ndim != 1 or values.shape[0] != table.shape[0]):
+        raise ValueError(
+            f"{name} must have shape [{table.shape[0]}] to match model rows {table.shape}; "
+            f"got {values.shape}"
+        )
+    if values.size and (values.min() < 0 or values.max() >= num_symbols):
+        raise ValueError(
+            f"{name} must lie in [0, {num_symbols}) for a model over {num_symbols} symbols; "
+            f"got range [{values.min()}, {values.max()}]"
+        )
+    return values.astype(np.int64), table, 0
+
+
+def _encode(kind: str, symbols, model, name: str) -> bytes:
+    values, table, offset = _prepare(symbols, model, name=name)
+    flat = values.reshape(-1)
+    # META: varints (ndim, *shape, offset, alphabet) then the symbols' CRC-32; a dozen bytes,
+    # because for small streams (a test set's labels) every header byte is a visible cost.
+    meta = container.varints([values.ndim, *values.shape, offset, table.shape[-1]])
+    meta += _CRC.pack(_symbols_crc(flat))
+    words = _rans_encode(flat - offset, table) if flat.size else b""
+    return container.pack(kind, {"META": meta, "RANS": words})
+
+
+def _read_meta(payload: bytes) -> tuple[list[int], int, int, int]:
+    (ndim,), at = container.read_varints(payload, 1)
+    if not 0 <= ndim <= 32:
+        raise CodecError(f"metadata declares {ndim} dimensions; expected 0 to 32")
+    values, at = container.read_varints(payload, ndim + 2, at)
+    if len(payload) != at + _CRC.size:
+        raise CodecError("metadata section has the wrong length")
+    shape, offset, alphabet = values[:ndim], values[ndim], values[ndim + 1]
+    if any(d < 0 for d in shape):
+        raise CodecError(f"metadata shape must be non-negative; got {shape}")
+    return shape, offset, alphabet, _CRC.unpack_from(payload, at)[0]
+
+
+def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
+    meta_payload, words = container.require(container.unpack(data, kind), "META", "RANS")
+    shape, offset, alphabet, crc = _read_meta(meta_payload)
+    count = math.prod(shape)
+    if count > max_symbols:
+        raise CodecError(f"stream declares {count} symbols, more than max_symbols={max_symbols}")
+    if not 1 <= alphabet <= MAX_ALPHABET:
+        raise CodecError(f"metadata alphabet {alphabet} is outside [1, {MAX_ALPHABET}]")
+    if count == 0:
+        symbols = np.zeros(0, dtype=np.int64)
+    else:
+        if is_prior(model):
+            table = _prior_table(model, offset, offset + alphabet - 1)
+        else:
+            table = _model_table(model)
+            if table.shape[-1] != alphabet or offset != 0:
+                raise CodecError(
+                    f"stream was coded over {alphabet} symbols, the model given has {table.shape[-1]}"
+                )
+            if table.ndim == 2 and table.shape[0] != count:
+                raise CodecError(f"stream holds {count} symbols, the model has {table.shape[0]} rows")
+        # Every symbol costs at least -log2(max p) bits, and rANS output is never shorter than
+        # the information content less its 64-bit initial state: refuse counts the bytes cannot
+        # hold before allocating them.
+        # (1% slack for the coder's quantized probabilities.)
+        floor_bits = -np.log2(table.max(axis=-1))
+        floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
+        if 0.99 * floor_bits > 8 * len(words) + 64:
+            raise CodecError(f"stream declares {count} symbols, more than its {len(words)} bytes can hold")
+        symbols = _rans_decode(words, table, count).astype(np.int64) + offset
+    if _symbols_crc(symbols) != crc:
+        raise CodecError("decoded symbols fail their checksum: the model differs from the encoder's")
+    return symbols.reshape(shape)
+
+
+def encode_symbols(symbols, model) -> bytes:
+    """Code integer ``symbols`` (any shape) against ``model`` into an mdl container (kind SYMS).
+
+    ``model`` is a probability vector ``[K]``, a matrix ``[n, K]`` (one row per symbol, then
+    ``symbols`` has shape ``[n]``), or a discretized prior (``mdl.codes.priors``).
+    """
+    return _encode("SYMS", symbols, model, "symbols")
+
+
+def decode_symbols(data: bytes, model, *, max_symbols: int = MAX_SYMBOLS) -> np.ndarray:
+    """Inverse of :func:`encode_symbols` given the same ``model``; int64 array of the coded shape.
+
+    Raises CodecError for truncated or corrupted bytes, or a model other than the encoder's.
+    """
+    return _decode("SYMS", data, model, max_symbols)
+
+
+def information_bits(symbols, model) -> float:
+    """``-sum log2 p(symbol)`` in float64 under the table the coder uses: the ideal size."""
+    values, table, offset = _prepare(symbols, model, name="symbols")
+    flat = values.reshape(-1) - offset
+    if flat.size == 0:
+        return 0.0
+    probs = table[flat] if table.ndim == 1 else table[np.arange(flat.size), flat]
+    return float(-np.sum(np.log2(probs)))
+
+
+def encode_labels(probs, labels) -> bytes:
+    """Code class ``labels`` ``[n]`` given a model's predictive ``probs`` ``[n, K]`` (kind LABL).
+
+    This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
+    by the coder's few words and the container header. Rows must sum to one (1e-4).
+    """
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
+    return _encode("LABL", labels, _model_table(probs, "probs"), "labels")
+
+
+def decode_labels(probs, data: bytes) -> np.ndarray:
+    """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
+    return _decode("LABL", data, _model_table(probs, "probs"), MAX_SYMBOLS)
