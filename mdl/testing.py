@@ -81,12 +81,16 @@ def labelled_predictions(draw, max_rows: int = 128, max_classes: int = 16):
 
 
 @st.composite
-def quantized_weights(draw, max_size: int = 256, max_scale: float = 20.0):
+def quantized_weights(draw, max_size: int = 256, max_scale: float = 20.0, size: int | None = None):
     """``(loc, scale, symbols)``: integer bins around ``loc`` with spread about ``scale`` bins,
-    as a quantized weight tensor looks; for testing priors and the prior-coded codec."""
+    as a quantized weight tensor looks; for testing priors and the prior-coded codec.
+
+    ``size`` fixes the number of weights (JAX compiles once per shape, so fixed shapes keep
+    property tests of jitted code fast); otherwise it is drawn from ``[1, max_size]``.
+    """
     loc = draw(st.floats(-5.0, 5.0))
     scale = draw(st.floats(0.05, max_scale))
-    n = draw(st.integers(1, max_size))
+    n = size if size is not None else draw(st.integers(1, max_size))
     seed = draw(st.integers(0, 2**32 - 1))
     values = np.random.default_rng(seed).laplace(loc, scale, size=n)
     return loc, scale, np.round(values).astype(np.int64)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from mdl.codec.errors import CodecError
-from mdl.validation import check_integer_array
 
 MAX_BITS = 64  # integers up to 2**64 - 1
 
@@ -96,10 +95,16 @@ def _read_omega(reader: _BitReader) -> int:
 
 def _encoder(codeword: Callable[[int], str]):
     def encode(values: Iterable[int]) -> bytes:
-        array = check_integer_array(np.asarray(values), "values", minimum=1)
-        if array.size and int(array.max()) >= 1 << MAX_BITS:
-            raise ValueError(f"values must be < 2**{MAX_BITS}; got {int(array.max())}")
-        text = "".join(codeword(int(n)) for n in array.reshape(-1).tolist())
+        # Python ints, not a numpy array: values up to 2**64 - 1 overflow int64.
+        numbers = np.asarray(values, dtype=object).reshape(-1).tolist()
+        if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in numbers):
+            raise TypeError("values must be integers")
+        numbers = [int(n) for n in numbers]
+        if numbers and min(numbers) < 1:
+            raise ValueError(f"values must be integers >= 1; got minimum {min(numbers)}")
+        if numbers and max(numbers) >= 1 << MAX_BITS:
+            raise ValueError(f"values must be < 2**{MAX_BITS}; got {max(numbers)}")
+        text = "".join(codeword(n) for n in numbers)
         bits = np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")
         return np.packbits(bits).tobytes()
 

@@ -48,20 +48,20 @@ LOGISTIC = Standardized(
 LAPLACE = Standardized("laplace", _laplace_log_cdf, lambda x: _LOG_HALF - jnp.abs(x))
 
 
-def log_interval_mass(dist: Standardized, lo, hi) -> jax.Array:
-    """Natural log of ``F(hi) - F(lo)`` for ``lo < hi`` in standard units (elementwise)."""
-    lo, hi = jnp.broadcast_arrays(jnp.asarray(lo), jnp.asarray(hi))
-    flip = (lo + hi) > 0
-    a = jnp.where(flip, -hi, lo)
-    b = jnp.where(flip, -lo, hi)
-    width = b - a
-    log_fa = dist.log_cdf(a)
-    log_fb = dist.log_cdf(b)
+def log_interval_mass(dist: Standardized, center, half_width) -> jax.Array:
+    """Natural log of ``F(center + half_width) - F(center - half_width)``, standard units.
+
+    Taking the bin as center and half-width (not its two ends) keeps narrow bins exact: the
+    width is never recovered as the difference of two rounded ends.
+    """
+    center, half_width = jnp.broadcast_arrays(jnp.asarray(center), jnp.asarray(half_width))
+    center = -jnp.abs(center)  # by symmetry, work on the side where the CDF is small
+    log_fa = dist.log_cdf(center - half_width)
+    log_fb = dist.log_cdf(center + half_width)
     gap = jnp.minimum(log_fa - log_fb, -jnp.finfo(log_fb.dtype).tiny)  # < 0 for a < b
-    narrow = width < NARROW
+    narrow = 2 * half_width < NARROW
     # Double-where: feed each branch only inputs where it is finite, so gradients stay finite.
-    wide_gap = jnp.where(narrow, -1.0, gap)
-    wide = log_fb + jnp.log(-jnp.expm1(wide_gap))
-    safe_width = jnp.where(narrow, width, 1.0)
-    midpoint = dist.log_pdf(0.5 * (a + b)) + jnp.log(jnp.maximum(safe_width, jnp.finfo(b.dtype).tiny))
+    wide = log_fb + jnp.log(-jnp.expm1(jnp.where(narrow, -1.0, gap)))
+    safe_width = jnp.where(narrow, 2 * half_width, 1.0)
+    midpoint = dist.log_pdf(center) + jnp.log(jnp.maximum(safe_width, jnp.finfo(log_fb.dtype).tiny))
     return jnp.where(narrow, midpoint, wide)

@@ -75,7 +75,7 @@ def _discretized_bits(dist: Standardized, mean, log_scale, y, bin_width) -> jax.
     inv_scale = jnp.exp(-jnp.asarray(log_scale))
     center = (jnp.asarray(y) - jnp.asarray(mean)) * inv_scale
     half = 0.5 * jnp.asarray(bin_width) * inv_scale
-    nats = -log_interval_mass(dist, center - half, center + half)
+    nats = -log_interval_mass(dist, center, half)
     return jnp.broadcast_to(nats / _LN2, shape)
 
 

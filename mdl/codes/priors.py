@@ -20,6 +20,7 @@ Priors are NamedTuples, hence pytrees: jit, vmap and grad see their parameters a
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -37,8 +38,7 @@ def _bin_log_mass(dist: Standardized, loc, scale, k) -> jax.Array:
     check_finite(loc, "loc")
     k = jnp.asarray(k, dtype=jnp.result_type(float, jnp.asarray(scale).dtype))
     inv_scale = 1.0 / jnp.asarray(scale)
-    center = (k - loc) * inv_scale
-    return log_interval_mass(dist, center - 0.5 * inv_scale, center + 0.5 * inv_scale)
+    return log_interval_mass(dist, (k - loc) * inv_scale, 0.5 * inv_scale)
 
 
 def _log2_pmf(self, k) -> jax.Array:
@@ -145,10 +145,18 @@ def probability_table(prior, lo: int, hi: int) -> np.ndarray:
     """
     if hi < lo:
         raise ValueError(f"probability_table needs lo <= hi; got lo={lo}, hi={hi}")
+    size = hi - lo + 1
+    # Evaluate on a power-of-two grid so that ranges of similar size share one compiled program.
+    padded = 1 << max(size - 1, 1).bit_length()
     with jax.enable_x64(True):
         prior64 = jax.tree.map(lambda p: jnp.asarray(np.asarray(p), jnp.float64), prior)
-        k = jnp.arange(lo, hi + 1, dtype=jnp.float64)
-        return np.exp(np.asarray(prior64.log_pmf(k), dtype=np.float64))
+        log_pmf = _jitted_log_pmf(prior64, jnp.float64(lo), padded)
+        return np.exp(np.asarray(log_pmf, dtype=np.float64)[:size])
+
+
+@partial(jax.jit, static_argnums=2)
+def _jitted_log_pmf(prior, lo, size):
+    return prior.log_pmf(lo + jnp.arange(size, dtype=lo.dtype))
 
 
 def prior_to_json(prior) -> dict:
