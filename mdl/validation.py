@@ -56,7 +56,9 @@ def check_integer_array(x, name: str, *, minimum: int | None = None) -> np.ndarr
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise TypeError(f"{name} must hold integers; got non-integral floats")
     if minimum is not None and values.size and values.min() < minimum:
-        raise ValueError(f"{name} must be integers >= {minimum}; got minimum {values.min().item()!r}")
+        raise ValueError(
+            f"{name} must be integers >= {minimum}; got minimum {values.min().item()!r}"
+        )
     return values
 
 
@@ -67,7 +69,9 @@ def check_probabilities(probs, name: str, *, atol: float = 1e-4) -> np.ndarray:
         raise TypeError(f"{name} must be a real-valued array; got dtype {values.dtype}")
     values = values.astype(np.float64, copy=False)
     if values.ndim == 0 or values.shape[-1] < 1:
-        raise ValueError(f"{name} must have a non-empty last (symbol) axis; got shape {values.shape}")
+        raise ValueError(
+            f"{name} must have a non-empty last (symbol) axis; got shape {values.shape}"
+        )
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} must be finite; got NaN or infinite probabilities")
     if np.any(values < 0):

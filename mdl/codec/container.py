@@ -47,7 +47,9 @@ def pack(kind: str, sections: Mapping[str, bytes]) -> bytes:
     if too_big:
         raise ValueError(f"sections {too_big} exceed the 4 GiB a section can hold")
     parts = [_HEAD.pack(MAGIC, FORMAT_VERSION, _tag(kind, "kind"), len(sections))]
-    parts += [_SECTION.pack(_tag(tag, "section tag"), len(payload)) for tag, payload in sections.items()]
+    parts += [
+        _SECTION.pack(_tag(tag, "section tag"), len(payload)) for tag, payload in sections.items()
+    ]
     parts += [bytes(payload) for payload in sections.values()]
     body = b"".join(parts)
     return body + _CRC.pack(zlib.crc32(body))
@@ -65,7 +67,9 @@ def unpack(data: bytes, kind: str) -> dict[str, bytes]:
     if zlib.crc32(body) != stored_crc:
         raise CodecError("checksum mismatch: the bytes are corrupted or truncated")
     if version != FORMAT_VERSION:
-        raise CodecError(f"unknown format version {version}; this mdl reads version {FORMAT_VERSION}")
+        raise CodecError(
+            f"unknown format version {version}; this mdl reads version {FORMAT_VERSION}"
+        )
     expected = _tag(kind, "kind")
     if file_kind != expected:
         raise CodecError(f"container holds {bytes(file_kind)!r}, expected {expected!r}")

@@ -140,5 +140,6 @@ for _name, _fn in list(globals().items()):
         _fn.__doc__ = (
             f"Write positive integers < 2**64 with the Elias {code} code; returns bytes."
             if _name.startswith("encode")
-            else f"Read ``count`` Elias {code} codewords from bytes; uint64 array. CodecError on bad bytes."
+            else f"Read ``count`` Elias {code} codewords from bytes into a uint64 array; "
+            "CodecError on bad bytes."
         )

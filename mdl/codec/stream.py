@@ -59,7 +59,9 @@ def _model_table(model, name: str = "model") -> np.ndarray:
     if table.ndim > 2:
         raise ValueError(f"{name} must be a vector [K] or matrix [n, K]; got shape {table.shape}")
     if table.shape[-1] > MAX_ALPHABET:
-        raise ValueError(f"{name} has {table.shape[-1]} symbols; at most {MAX_ALPHABET} are supported")
+        raise ValueError(
+            f"{name} has {table.shape[-1]} symbols; at most {MAX_ALPHABET} are supported"
+        )
     return _normalized(table)
 
 
@@ -82,7 +84,9 @@ def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
             raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
         return np.zeros(count, dtype=np.int32)
     if len(payload) % 4:
-        raise CodecError(f"coded words are {len(payload)} bytes, not a whole number of 32-bit words")
+        raise CodecError(
+            f"coded words are {len(payload)} bytes, not a whole number of 32-bit words"
+        )
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
@@ -163,10 +167,13 @@ def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
             table = _model_table(model)
             if table.shape[-1] != alphabet or offset != 0:
                 raise CodecError(
-                    f"stream was coded over {alphabet} symbols, the model given has {table.shape[-1]}"
+                    f"stream was coded over {alphabet} symbols, "
+                    f"the model given has {table.shape[-1]}"
                 )
             if table.ndim == 2 and table.shape[0] != count:
-                raise CodecError(f"stream holds {count} symbols, the model has {table.shape[0]} rows")
+                raise CodecError(
+                    f"stream holds {count} symbols, the model has {table.shape[0]} rows"
+                )
         # Every symbol costs at least -log2(max p) bits, and rANS output is never shorter than
         # the information content less its 64-bit initial state: refuse counts the bytes cannot
         # hold before allocating them.
@@ -174,10 +181,14 @@ def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
         floor_bits = -np.log2(table.max(axis=-1))
         floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
         if 0.99 * floor_bits > 8 * len(words) + 64:
-            raise CodecError(f"stream declares {count} symbols, more than its {len(words)} bytes can hold")
+            raise CodecError(
+                f"stream declares {count} symbols, more than its {len(words)} bytes can hold"
+            )
         symbols = _rans_decode(words, table, count).astype(np.int64) + offset
     if _symbols_crc(symbols) != crc:
-        raise CodecError("decoded symbols fail their checksum: the model differs from the encoder's")
+        raise CodecError(
+            "decoded symbols fail their checksum: the model differs from the encoder's"
+        )
     return symbols.reshape(shape)
 
 

@@ -15,7 +15,8 @@ F(-lo) - F(-hi)), and for bins narrower than ``NARROW`` standard units by the mi
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -36,7 +36,9 @@ def categorical_bits(logits, labels) -> jax.Array:
     values = check_integer_array(labels, "labels", minimum=0)
     num_classes = logits.shape[-1]
     if values is not None and values.size and values.max() >= num_classes:
-        raise ValueError(f"labels must be < {num_classes} (the number of classes); got {values.max().item()}")
+        raise ValueError(
+            f"labels must be < {num_classes} (the number of classes); got {values.max().item()}"
+        )
     check_finite(logits, "logits")
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_probs, jnp.asarray(labels, jnp.int32)[..., None], axis=-1)
@@ -51,7 +53,9 @@ def bernoulli_bits(logits, targets) -> jax.Array:
     """
     logits = jnp.asarray(logits)
     if jnp.shape(targets) != logits.shape:
-        raise ValueError(f"targets must have the shape of logits {logits.shape}; got {jnp.shape(targets)}")
+        raise ValueError(
+            f"targets must have the shape of logits {logits.shape}; got {jnp.shape(targets)}"
+        )
     values = concrete(targets)
     if values is not None and values.size and (values.min() < 0 or values.max() > 1):
         raise ValueError("targets must lie in [0, 1]")

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 
 import jax
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import betaln
 
 from mdl.validation import check_integer_array, check_positive

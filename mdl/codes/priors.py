@@ -62,7 +62,7 @@ class DiscretizedLaplace(NamedTuple):
 
 
 class DiscretizedGaussian(NamedTuple):
-    """Gaussian density with mean ``loc`` and standard deviation ``scale`` (in bins), discretized."""
+    """Gaussian density, mean ``loc`` and standard deviation ``scale`` (in bins), discretized."""
 
     loc: Any
     scale: Any
@@ -163,7 +163,9 @@ def prior_to_json(prior) -> dict:
     """A JSON-ready description of a prior: family name and float64 parameters (lists)."""
     name = _FAMILY_NAMES.get(type(prior))
     if name is None:
-        raise TypeError(f"prior must be one of {sorted(PRIOR_FAMILIES)}; got {type(prior).__name__}")
+        raise TypeError(
+            f"prior must be one of {sorted(PRIOR_FAMILIES)}; got {type(prior).__name__}"
+        )
     fields = {}
     for field, value in zip(prior._fields, prior, strict=True):
         if is_prior(value):

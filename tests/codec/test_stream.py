@@ -31,7 +31,9 @@ def reference_information_bits(probs, symbols):
     """-sum log2 p, computed here with numpy (independent of mdl.codec.information_bits)."""
     probs = np.asarray(probs, dtype=np.float64)
     picked = probs[symbols] if probs.ndim == 1 else probs[np.arange(len(symbols)), symbols]
-    return float(-np.sum(np.log2(picked / (probs.sum(axis=-1) if probs.ndim == 1 else probs.sum(axis=-1)))))
+    return float(
+        -np.sum(np.log2(picked / (probs.sum(axis=-1) if probs.ndim == 1 else probs.sum(axis=-1))))
+    )
 
 
 @given(categorical_streams())
@@ -89,9 +91,13 @@ def test_mixture_and_spike_priors_round_trip():
     symbols = np.where(rng.random(500) < 0.8, 0, np.round(rng.normal(0, 6, 500))).astype(int)
     for prior in (
         SpikeAndSlab(1.5, DiscretizedLaplace(0.0, 5.0)),
-        DiscretizedMixture(np.zeros(2), DiscretizedLaplace(np.array([-6.0, 6.0]), np.array([2.0, 2.0]))),
+        DiscretizedMixture(
+            np.zeros(2), DiscretizedLaplace(np.array([-6.0, 6.0]), np.array([2.0, 2.0]))
+        ),
     ):
-        np.testing.assert_array_equal(decode_symbols(encode_symbols(symbols, prior), prior), symbols)
+        np.testing.assert_array_equal(
+            decode_symbols(encode_symbols(symbols, prior), prior), symbols
+        )
 
 
 def test_decoding_with_another_model_is_an_error_not_garbage():

@@ -31,12 +31,17 @@ logit_shapes = st.sampled_from([(1, 1), (7, 3), (16, 10)])
 )
 def test_categorical_bits_matches_scipy(logits, seed):
     labels = np.random.default_rng(seed).integers(0, logits.shape[-1], size=logits.shape[0])
-    expected = -special.log_softmax(logits.astype(np.float64), axis=-1)[np.arange(len(labels)), labels] / LN2
+    expected = (
+        -special.log_softmax(logits.astype(np.float64), axis=-1)[np.arange(len(labels)), labels]
+        / LN2
+    )
     np.testing.assert_allclose(categorical_bits(logits, labels), expected, rtol=1e-5, atol=1e-4)
 
 
-@given(logits=hnp.arrays(np.float32, 32, elements=st.floats(-80, 80, width=32)),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    logits=hnp.arrays(np.float32, 32, elements=st.floats(-80, 80, width=32)),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_bernoulli_bits_matches_scipy(logits, seed):
     targets = np.random.default_rng(seed).integers(0, 2, size=logits.shape).astype(np.float32)
     x = logits.astype(np.float64)
@@ -54,7 +59,8 @@ def reference_interval_bits(dist, z_lo, z_hi):
 
 
 @pytest.mark.parametrize(
-    "code, dist", [(discretized_gaussian_bits, stats.norm), (discretized_logistic_bits, stats.logistic)]
+    "code, dist",
+    [(discretized_gaussian_bits, stats.norm), (discretized_logistic_bits, stats.logistic)],
 )
 @given(
     mean=st.floats(-3, 3),
@@ -82,7 +88,7 @@ def test_narrow_bins_approach_density_minus_log_width(code):
 def test_gradients_are_finite_in_tails_and_narrow_bins(code):
     y = jnp.array([-60.0, -5.0, 0.0, 0.3, 5.0, 60.0])
     for width in (1e-6, 0.1, 1.0):
-        grads = jax.grad(lambda m, s: code(m, s, y, width).sum(), argnums=(0, 1))(0.1, 0.0)
+        grads = jax.grad(lambda m, s, w=width: code(m, s, y, w).sum(), argnums=(0, 1))(0.1, 0.0)
         assert all(np.isfinite(np.asarray(g)) for g in grads)
 
 

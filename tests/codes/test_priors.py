@@ -59,15 +59,22 @@ def test_mixture_matches_weighted_sum_of_components(logits, seed):
     rng = np.random.default_rng(seed)
     m = len(logits)
     locs, scales = rng.uniform(-10, 10, m), rng.uniform(0.1, 5, m)
-    prior = DiscretizedMixture(jnp.array(logits), DiscretizedGaussian(jnp.array(locs), jnp.array(scales)))
+    prior = DiscretizedMixture(
+        jnp.array(logits), DiscretizedGaussian(jnp.array(locs), jnp.array(scales))
+    )
     k = np.arange(-30, 31)
     weights = np.exp(logits) / np.sum(np.exp(logits))
-    expected = sum(w * reference_pmf(stats.norm, mu, s, k) for w, mu, s in zip(weights, locs, scales))
+    expected = sum(
+        w * reference_pmf(stats.norm, mu, s, k)
+        for w, mu, s in zip(weights, locs, scales, strict=True)
+    )
     # Compare where the float64 reference has not underflowed (deep tails are compared
     # per family in test_pmf_matches_scipy_bins).
     representable = expected > 1e-250
     got = np.asarray(prior.bits(k))
-    np.testing.assert_allclose(got[representable], -np.log2(expected[representable]), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        got[representable], -np.log2(expected[representable]), rtol=1e-4, atol=1e-3
+    )
     assert probability_table(prior, -400, 400).sum() == pytest.approx(1.0, abs=1e-9)
 
 
@@ -90,6 +97,7 @@ def test_rate_is_differentiable_in_the_parameters(family, dist):
 
     grads = jax.grad(total_bits, argnums=(0, 1))(0.3, math.log(2.0))
     assert all(np.isfinite(np.asarray(g)) for g in grads)
+
     # A finite difference, computed independently in float64 with scipy, agrees with the gradient.
     def reference(log_scale):
         return -np.log2(reference_pmf(dist, 0.3, math.exp(log_scale), k.astype(float))).sum()
@@ -102,11 +110,14 @@ def test_rate_is_differentiable_in_the_parameters(family, dist):
 def test_json_round_trip_is_exact():
     prior = SpikeAndSlab(
         np.float32(1.5),
-        DiscretizedMixture(np.array([0.1, -0.3], np.float32), DiscretizedLaplace(np.zeros(2), np.array([0.5, 3.0]))),
+        DiscretizedMixture(
+            np.array([0.1, -0.3], np.float32), DiscretizedLaplace(np.zeros(2), np.array([0.5, 3.0]))
+        ),
     )
     again = prior_from_json(prior_to_json(prior))
-    k = np.arange(-10, 11)
-    np.testing.assert_array_equal(probability_table(again, -10, 10), probability_table(prior, -10, 10))
+    np.testing.assert_array_equal(
+        probability_table(again, -10, 10), probability_table(prior, -10, 10)
+    )
     with pytest.raises(ValueError, match="unknown or malformed prior"):
         prior_from_json({"family": "cauchy", "params": {}})
 
