@@ -22,3 +22,40 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> pathlib.Path:
+    """$MDL_DATA, else ../shared/data beside the repository (see the shared data README)."""
+    return pathlib.Path(os.environ.get("MDL_DATA") or REPO.parent / "shared" / "data")
+
+
+def require_path(path: pathlib.Path, what: str) -> pathlib.Path:
+    """Skip locally when data is absent; in CI (where .ci/run provides it) absence is a failure."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must provide it)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> pathlib.Path:
+    return require_path(shared_data_dir() / "mnist", "MNIST")
+
+
+@pytest.fixture(scope="session")
+def kjv_path() -> pathlib.Path:
+    return require_path(shared_data_dir() / "text" / "kjv.txt", "KJV text")
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> pathlib.Path:
+    return require_path(pathlib.Path("/usr/share/datasets/fashion-mnist"), "Fashion-MNIST (Debian)")

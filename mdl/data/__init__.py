@@ -16,16 +16,20 @@ name               what
 ``text``           a character- or byte-level corpus from ``path``
 =================  ==========================================================================
 
-Smoke-test accuracies (``tests/data/test_learnability.py``, 2 CPU cores, one seed each; full
-batch Adam, 300 steps for logistic regression and an MLP with one hidden layer of 128):
+Test accuracies measured by the smoke tests (``tests/data/test_learnability.py``: Adam 1e-3,
+about 1,500 minibatches of 128, at most the first 10,000 training examples, full test sets,
+seed 0, one run on 2 CPU cores). They are smoke-test figures, not tuned results:
 
-=================  ======================  =======================
-data set           logistic regression     MLP 128
-=================  ======================  =======================
-digits             see the test's output   see the test's output
-=================  ======================  =======================
+=================  ====================  ==========================
+data set           logistic regression   MLP, one hidden layer (128)
+=================  ====================  ==========================
+digits             93.1%                 97.4%
+mnist              91.3%                 94.9%
+fashion_mnist      82.7%                 85.0%
+mnist1d            31.6%                 56.6%
+=================  ====================  ==========================
 
-(The table is filled from a measured run; see the data module's closing note in the issue.)
+(MNIST-1D's paper reports 32% for logistic regression and 68% for an MLP trained longer.)
 """
 
 from __future__ import annotations

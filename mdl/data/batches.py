@@ -23,7 +23,8 @@ def batches(key: jax.Array, x, y, batch_size: int | None = None):
         return jnp.asarray(x)[None], jnp.asarray(y)[None]
     if not isinstance(batch_size, int) or not 1 <= batch_size <= n:
         raise ValueError(
-            f"batch_size must be an integer in [1, {n}] (the number of examples); got {batch_size!r}"
+            f"batch_size must be an integer in [1, {n}] (the number of examples); "
+            f"got {batch_size!r}"
         )
     count = n // batch_size
     order = jax.random.permutation(key, n)[: count * batch_size]

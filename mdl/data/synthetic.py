@@ -139,8 +139,11 @@ def load_teacher_student(
         (rng.normal(0, 1 / np.sqrt(m), size=(m, n)), rng.normal(0, 0.1, size=n))
         for m, n in zip(sizes[:-1], sizes[1:], strict=True)
     ]
-    x = rng.normal(size=(num_train + num_test, input_dim))
-    logits = teacher_logits(x, weights) * 3.0  # sharper than init scale, so rules are learnable
+    # Labels come from the float32 inputs the caller receives, so the rule is exact for them.
+    x = rng.normal(size=(num_train + num_test, input_dim)).astype(np.float32)
+    logits = (
+        teacher_logits(x.astype(np.float64), weights) * 3.0
+    )  # sharper than init scale, so rules are learnable
     extras = {"teacher": weights, "temperature": temperature}
     if temperature == 0:
         y = logits.argmax(axis=1)
@@ -154,7 +157,6 @@ def load_teacher_student(
         entropy = -np.sum(probs * np.log2(np.maximum(probs, 1e-300)), axis=1)
         extras["label_entropy_bits"] = float(entropy[num_train:].sum())
         extras["probs"] = probs
-    x = x.astype(np.float32)
     return Dataset(
         x[:num_train],
         y[:num_train].astype(np.int64),

@@ -1,0 +1,78 @@
+"""Small next-symbol models for formal languages and character-level text."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class CharTransformer(nnx.Module):
+    """Decoder-only transformer: token + learned position embeddings, ``num_layers`` pre-norm
+    blocks (causal multi-head attention, GELU MLP of width ``4 * dim``), final LayerNorm and an
+    untied output layer (Vaswani et al. 2017; Radford et al. 2019 for the pre-norm layout).
+
+    Parameters: ``V d + T d`` embeddings, per block ``4 (d^2 + d)`` attention + ``8 d^2 + 5 d``
+    MLP + ``4 d`` norms, then ``2 d`` final norm and ``d V + V`` head.
+    Input: int tokens ``[..., T]`` with ``T <= context``; output logits ``[..., T, V]``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context: int,
+        *,
+        dim: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        rngs: nnx.Rngs,
+    ):
+        if dim % num_heads:
+            raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
+        self.context = context
+        self.token = nnx.Embed(vocab_size, dim, rngs=rngs)
+        self.position = nnx.Embed(context, dim, rngs=rngs)
+        self.blocks = nnx.List([_Block(dim, num_heads, rngs=rngs) for _ in range(num_layers)])
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.head = nnx.Linear(dim, vocab_size, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        length = tokens.shape[-1]
+        if length > self.context:
+            raise ValueError(f"sequence length {length} exceeds the context {self.context}")
+        h = self.token(tokens) + self.position(jnp.arange(length))
+        mask = nnx.make_causal_mask(tokens)
+        for block in self.blocks:
+            h = block(h, mask)
+        return self.head(self.norm(h))
+
+
+class _Block(nnx.Module):
+    def __init__(self, dim: int, num_heads: int, *, rngs: nnx.Rngs):
+        self.norm1 = nnx.LayerNorm(dim, rngs=rngs)
+        self.attention = nnx.MultiHeadAttention(num_heads, dim, decode=False, rngs=rngs)
+        self.norm2 = nnx.LayerNorm(dim, rngs=rngs)
+        self.up = nnx.Linear(dim, 4 * dim, rngs=rngs)
+        self.down = nnx.Linear(4 * dim, dim, rngs=rngs)
+
+    def __call__(self, h: jax.Array, mask: jax.Array) -> jax.Array:
+        normed = self.norm1(h)
+        h = h + self.attention(normed, normed, normed, mask=mask)
+        return h + self.down(jax.nn.gelu(self.up(self.norm2(h))))
+
+
+class CharRNN(nnx.Module):
+    """Embedding, one GRU layer (Cho et al. 2014), linear output: the small recurrent model.
+
+    Parameters: ``V e`` embedding, GRU ``3 (e h + h + h h)`` (flax's GRUCell: a biased input
+    kernel and an unbiased recurrent kernel for the three gates), head ``h V + V``.
+    Input ``[..., T]`` ints; output ``[..., T, V]``.
+    """
+
+    def __init__(self, vocab_size: int, *, embed_dim: int = 16, hidden: int = 64, rngs: nnx.Rngs):
+        self.embed = nnx.Embed(vocab_size, embed_dim, rngs=rngs)
+        self.rnn = nnx.RNN(nnx.GRUCell(embed_dim, hidden, rngs=rngs))
+        self.head = nnx.Linear(hidden, vocab_size, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        return self.head(self.rnn(self.embed(tokens)))

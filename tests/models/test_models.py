@@ -1,0 +1,73 @@
+"""Reference models: parameter counts (asserted against closed forms) and forward shapes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from mdl.models import MLP, CharRNN, CharTransformer, lenet5, lenet_300_100, parameter_count
+
+
+def test_lenet_300_100_has_266610_parameters():
+    model = lenet_300_100()
+    assert parameter_count(model) == 266_610 == 785 * 300 + 301 * 100 + 101 * 10
+    assert model(jnp.zeros((3, 28, 28))).shape == (3, 10)
+    assert model(jnp.zeros((3, 784))).shape == (3, 10)
+
+
+def test_lenet5_has_431080_parameters():
+    model = lenet5()
+    assert (
+        parameter_count(model) == 431_080 == (25 + 1) * 20 + (500 + 1) * 50 + 801 * 500 + 501 * 10
+    )
+    assert model(jnp.zeros((2, 28, 28))).shape == (2, 10)
+    assert model(jnp.zeros((2, 28, 28, 1))).shape == (2, 10)
+    with pytest.raises(ValueError, match="LeNet5 expects images"):
+        model(jnp.zeros((2, 32, 32)))
+
+
+@pytest.mark.parametrize("sizes", [[4, 2], [10, 7, 3], [5, 8, 8, 2]])
+def test_mlp_parameter_count(sizes):
+    model = MLP(sizes, rngs=nnx.Rngs(0))
+    assert parameter_count(model) == sum(
+        (m + 1) * n for m, n in zip(sizes[:-1], sizes[1:], strict=True)
+    )
+    assert model(jnp.zeros((6, sizes[0]))).shape == (6, sizes[-1])
+    with pytest.raises(ValueError, match="no trailing axes of total size"):
+        model(jnp.zeros((6, sizes[0] + 1)))
+
+
+def test_mlp_bad_sizes():
+    with pytest.raises(ValueError, match="sizes must be at least two positive integers"):
+        MLP([3], rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize(
+    "vocab, context, dim, heads, layers", [(73, 128, 64, 4, 2), (5, 16, 32, 2, 1)]
+)
+def test_char_transformer_count_shape_and_causality(vocab, context, dim, heads, layers):
+    model = CharTransformer(
+        vocab, context, dim=dim, num_heads=heads, num_layers=layers, rngs=nnx.Rngs(0)
+    )
+    d = dim
+    per_block = 4 * (d * d + d) + (8 * d * d + 5 * d) + 4 * d
+    assert (
+        parameter_count(model)
+        == vocab * d + context * d + layers * per_block + 2 * d + d * vocab + vocab
+    )
+    tokens = jax.random.randint(jax.random.key(0), (2, context), 0, vocab)
+    logits = model(tokens)
+    assert logits.shape == (2, context, vocab)
+    # Changing the last token must not change predictions at earlier positions.
+    changed = model(tokens.at[:, -1].set((tokens[:, -1] + 1) % vocab))
+    np.testing.assert_allclose(changed[:, :-1], logits[:, :-1], atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds the context"):
+        model(jnp.zeros((1, context + 1), int))
+
+
+def test_char_rnn_count_and_shape():
+    vocab, e, h = 73, 16, 64
+    model = CharRNN(vocab, embed_dim=e, hidden=h, rngs=nnx.Rngs(0))
+    assert parameter_count(model) == vocab * e + 3 * (e * h + h + h * h) + h * vocab + vocab
+    assert model(jnp.zeros((3, 20), int)).shape == (3, 20, vocab)
