@@ -14,8 +14,8 @@ LN2 = math.log(2)
 
 
 @given(prior=probability_vectors(2, 8), q=probability_vectors(2, 8), seed=st.integers(0, 10**6))
-def test_bits_back_code_length_is_at_least_the_marginal_and_equal_at_the_posterior(prior, q, seed):
 def test_bits_back_is_at_least_the_marginal_and_equal_at_the_posterior(prior, q, seed):
+    """theory/bits_back.md: E_q[L(D|theta)] + KL(q||p) >= -log2 p(D), = iff q = posterior."""
     k = min(len(prior), len(q))
     prior, q = prior[:k] / prior[:k].sum(), q[:k] / q[:k].sum()
     rng = np.random.default_rng(seed)
