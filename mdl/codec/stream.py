@@ -79,6 +79,15 @@ def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
 
 
 def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
+    # Every symbol costs at least -log2(max p) bits, and rANS output is never shorter than
+    # the information content less its 64-bit initial state: refuse counts the bytes cannot
+    # hold before allocating them (1% slack for the coder's quantized probabilities).
+    floor_bits = -np.log2(table.max(axis=-1))
+    floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
+    if 0.99 * floor_bits > 8 * len(payload) + 64:
+        raise CodecError(
+            f"stream declares {count} symbols, more than its {len(payload)} bytes can hold"
+        )
     if table.shape[-1] == 1:
         if payload:
             raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
@@ -174,16 +183,6 @@ def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
                 raise CodecError(
                     f"stream holds {count} symbols, the model has {table.shape[0]} rows"
                 )
-        # Every symbol costs at least -log2(max p) bits, and rANS output is never shorter than
-        # the information content less its 64-bit initial state: refuse counts the bytes cannot
-        # hold before allocating them.
-        # (1% slack for the coder's quantized probabilities.)
-        floor_bits = -np.log2(table.max(axis=-1))
-        floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
-        if 0.99 * floor_bits > 8 * len(words) + 64:
-            raise CodecError(
-                f"stream declares {count} symbols, more than its {len(words)} bytes can hold"
-            )
         symbols = _rans_decode(words, table, count).astype(np.int64) + offset
     if _symbols_crc(symbols) != crc:
         raise CodecError(

@@ -22,3 +22,23 @@ __all__ = [
     "lenet_300_100",
     "parameter_count",
 ]
+
+
+def describe(model: nnx.Module) -> dict | None:
+    """A JSON description from which :func:`build` recreates a reference model's structure
+    (``None`` for models defined elsewhere: load those with a template instead)."""
+    if isinstance(model, LeNet5):
+        return {"name": "LeNet5", "num_classes": int(model.fc2.out_features)}
+    if isinstance(model, MLP) and model.activation is jax.nn.relu:
+        return {"name": "MLP", "sizes": list(model.sizes)}
+    return None
+
+
+def build(arch: dict, seed: int = 0) -> nnx.Module:
+    """Recreate a reference model from :func:`describe`'s output (weights freshly initialized)."""
+    name = arch.get("name") if isinstance(arch, dict) else None
+    if name == "LeNet5":
+        return LeNet5(rngs=nnx.Rngs(seed), num_classes=int(arch.get("num_classes", 10)))
+    if name == "MLP":
+        return MLP([int(s) for s in arch["sizes"]], rngs=nnx.Rngs(seed))
+    raise ValueError(f"unknown architecture description {arch!r}; pass a model template")

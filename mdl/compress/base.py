@@ -1,0 +1,121 @@
+"""The compressor protocol, per-leaf selection, and what a finalized model is.
+
+A compressor is a pair of pure functions over a parameter pytree, modeled on optax's
+``GradientTransformation``, so compressors compose, jit and vmap:
+
+* ``init(params, key) -> cstate``: learnable compression state (steps, prior parameters);
+* ``apply(params, cstate, key | None) -> params``: the weights the model runs with, relaxed
+  (noisy or straight-through) with a key, hard (quantized) without;
+* ``bits(params, cstate) -> scalar``: differentiable estimate of L(params) in bits, including
+  side information and the fixed cost of leaves it leaves uncompressed;
+* ``finalize(params, cstate) -> {path: QuantizedLeaf | RawLeaf}``: integers plus side
+  information, which ``mdl.codec.model`` writes to bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+FLOAT32_BITS = 32  # the stated cost of every scalar a compressor leaves uncompressed
+
+Selection = str | Callable[[str, Any], bool] | None
+
+
+class Compressor(NamedTuple):
+    init: Callable
+    apply: Callable
+    bits: Callable
+    finalize: Callable
+
+
+class QuantizedLeaf(NamedTuple):
+    """A tensor as integer bins ``symbols`` times ``step``, coded with ``prior``."""
+
+    symbols: np.ndarray  # int64, the tensor's shape
+    step: np.float32
+    prior: Any  # a prior from mdl.codes.priors, parameters as float32
+
+
+class RawLeaf(NamedTuple):
+    """A tensor kept at float32 (charged 32 bits per scalar)."""
+
+    values: np.ndarray
+
+
+def path_string(path) -> str:
+    """``layers/0/kernel`` for a JAX key path (``.value`` of NNX variables dropped)."""
+    parts = []
+    for key in path:
+        name = getattr(key, "key", getattr(key, "idx", getattr(key, "name", None)))
+        parts.append(str(name if name is not None else key))
+    if parts and parts[-1] == "value":
+        parts.pop()
+    return "/".join(parts)
+
+
+def leaves_with_paths(params) -> list[tuple[str, Any]]:
+    return [(path_string(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(params)[0]]
+
+
+def default_selection(path: str, leaf) -> bool:
+    """Weight matrices and convolution kernels (``ndim >= 2``); biases stay float32."""
+    return np.ndim(leaf) >= 2
+
+
+def selected_paths(params, select: Selection = None) -> list[str]:
+    """Paths of the leaves ``select`` picks: a regular expression searched in the path
+    (``"kernel"``, ``"layers/[01]/"``), a predicate ``(path, leaf) -> bool``, or None for
+    :func:`default_selection`. Raises ValueError when nothing matches."""
+    leaves = leaves_with_paths(params)
+    if select is None:
+        chosen = [p for p, leaf in leaves if default_selection(p, leaf)]
+    elif isinstance(select, str):
+        pattern = re.compile(select)
+        chosen = [p for p, _ in leaves if pattern.search(p)]
+    elif callable(select):
+        chosen = [p for p, leaf in leaves if select(p, leaf)]
+    else:
+        raise TypeError(
+            f"select must be a regex string, a predicate or None; got {type(select).__name__}"
+        )
+    if not chosen:
+        available = ", ".join(p for p, _ in leaves) or "(no leaves)"
+        raise ValueError(f"select={select!r} matches no parameter; the parameters are: {available}")
+    return chosen
+
+
+def check_finite_params(params, name: str = "params") -> None:
+    """Refuse NaN or infinite weights before they poison a code length."""
+    for path, leaf in leaves_with_paths(params):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        values = np.asarray(leaf)
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} leaf {path!r} holds NaN or infinite values")
+
+
+def float32_baseline() -> Compressor:
+    """No compression: every scalar at float32 (32 bits). The baseline all ratios refer to."""
+
+    def init(params, key=None):
+        check_finite_params(params)
+        return {}
+
+    def apply(params, cstate, key=None):
+        return params
+
+    def bits(params, cstate):
+        return float(FLOAT32_BITS * sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+
+    def finalize(params, cstate):
+        check_finite_params(params)
+        return {
+            path: RawLeaf(np.asarray(leaf, np.float32)) for path, leaf in leaves_with_paths(params)
+        }
+
+    return Compressor(init, apply, bits, finalize)
