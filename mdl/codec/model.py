@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,9 +28,22 @@ from mdl.codec import container
 from mdl.codec.errors import CodecError
 from mdl.codec.stream import MAX_SYMBOLS, _prior_table, _rans_decode, _rans_encode
 from mdl.codes.priors import prior_from_json, prior_to_json
-from mdl.compress.base import QuantizedLeaf, RawLeaf
 
 KIND = "MODL"
+
+
+class QuantizedLeaf(NamedTuple):
+    """A tensor as integer bins ``symbols`` times ``step``, coded with ``prior``."""
+
+    symbols: np.ndarray  # int64, the tensor's shape
+    step: np.float32
+    prior: Any  # a prior from mdl.codes.priors, parameters as float32
+
+
+class RawLeaf(NamedTuple):
+    """A tensor kept at float32 (charged 32 bits per scalar)."""
+
+    values: np.ndarray
 
 
 def _float32_bits(value) -> int:

@@ -9,7 +9,8 @@ plus at most a few words of coder state, plus the container header. A ``model`` 
 * a probability vector ``[K]``: every symbol i.i.d. over ``0..K-1``;
 * a probability matrix ``[n, K]``: symbol ``i`` under row ``i`` (labels given a model);
 * a discretized prior from ``mdl.codes.priors``: integer symbols of any sign, coded with
-  the prior's pmf restricted to the range ``[min, max]`` of the symbols (stored in the file).
+  the prior's pmf on the range ``[min, max]`` of the symbols (stored in the file), the mass
+  outside it kept in an escape entry, so each symbol costs its ``-log2 P(k)``.
 
 The decoder is given the same model. A CRC-32 of the symbols travels in the file, so decoding
 against a different model raises :class:`CodecError` instead of returning wrong symbols.
@@ -30,7 +31,7 @@ from mdl.codes.priors import is_prior, probability_table
 from mdl.validation import check_integer_array, check_probabilities
 
 MAX_ALPHABET = 1 << 24  # constriction's 24-bit probabilities cannot give more symbols room
-MAX_SYMBOLS = 1 << 28  # decoder refuses to allocate more than this unless asked
+MAX_SYMBOLS = 1 << 27  # decoder refuses to allocate more than this unless asked
 _CRC = struct.Struct("<I")
 
 
@@ -51,7 +52,11 @@ def _prior_table(prior, lo: int, hi: int) -> np.ndarray:
     table = probability_table(prior, lo, hi)
     if not np.all(np.isfinite(table)) or table.sum() <= 0:
         raise ValueError("prior gives no finite probability mass on the symbols' range")
-    return _normalized(table)
+    # The mass outside [lo, hi] goes to an escape entry that is never coded, instead of being
+    # renormalized away: every bin then costs exactly -log2 P(k) under the prior, the number
+    # the training objective used, rather than a little less.
+    escape = max(1.0 - float(table.sum()), 0.0)
+    return _normalized(np.append(table, escape))
 
 
 def _model_table(model, name: str = "model") -> np.ndarray:
@@ -65,10 +70,21 @@ def _model_table(model, name: str = "model") -> np.ndarray:
     return _normalized(table)
 
 
+# rANS in constriction starts from state 0, where symbols cost almost nothing until the state
+# has grown (x' = x + cumulative frequency while x is below the symbol's frequency): a stream of
+# likely symbols can then be far shorter than its information content, and a decoder could not
+# bound a declared count by the bytes present. Two fixed 16-bit sentinel symbols, coded first
+# (so decoded last), lift the state above 2^31 before any data; they cost 32 bits and are
+# checked on decoding.
+_SENTINEL = np.array([0xA5C3, 0x5A3C], dtype=np.int32)
+_SENTINEL_MODEL = constriction.stream.model.Uniform(1 << 16)
+
+
 def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
     if table.shape[-1] == 1:  # a certain symbol costs nothing; constriction can't model it
         return b""
     coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(_SENTINEL, _SENTINEL_MODEL)
     symbols = np.ascontiguousarray(symbols, dtype=np.int32)
     if table.ndim == 1:
         coder.encode_reverse(symbols, constriction.stream.model.Categorical(table, perfect=False))
@@ -79,19 +95,20 @@ def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
 
 
 def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
-    # Every symbol costs at least -log2(max p) bits, and rANS output is never shorter than
-    # the information content less its 64-bit initial state: refuse counts the bytes cannot
-    # hold before allocating them (1% slack for the coder's quantized probabilities).
+    if table.shape[-1] == 1:
+        if payload:
+            raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
+        return np.zeros(count, dtype=np.int32)
+    # Every symbol costs at least -log2(max p) bits and, with the state lifted by the
+    # sentinel, the output is never shorter than the information content less the coder's
+    # 64-bit head: refuse counts the bytes cannot hold before allocating them (1% slack for
+    # the coder's quantized probabilities).
     floor_bits = -np.log2(table.max(axis=-1))
     floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
     if 0.99 * floor_bits > 8 * len(payload) + 64:
         raise CodecError(
             f"stream declares {count} symbols, more than its {len(payload)} bytes can hold"
         )
-    if table.shape[-1] == 1:
-        if payload:
-            raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
-        return np.zeros(count, dtype=np.int32)
     if len(payload) % 4:
         raise CodecError(
             f"coded words are {len(payload)} bytes, not a whole number of 32-bit words"
@@ -105,10 +122,11 @@ def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
         else:
             family = constriction.stream.model.Categorical(perfect=False)
             symbols = coder.decode(family, np.ascontiguousarray(table))
+        sentinel = coder.decode(_SENTINEL_MODEL, len(_SENTINEL))
     except Exception as error:  # constriction reports invalid states with assorted types
         raise CodecError(f"rANS stream cannot be decoded: {error}") from error
-    if not coder.is_empty():
-        raise CodecError("rANS stream has data left after the last symbol: wrong model or count")
+    if not np.array_equal(sentinel, _SENTINEL) or not coder.is_empty():
+        raise CodecError("rANS stream does not end where it should: wrong model, count or bytes")
     return np.asarray(symbols, dtype=np.int32)
 
 
@@ -171,7 +189,9 @@ def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
         symbols = np.zeros(0, dtype=np.int64)
     else:
         if is_prior(model):
-            table = _prior_table(model, offset, offset + alphabet - 1)
+            if alphabet < 2:
+                raise CodecError(f"a prior-coded stream has an escape entry; alphabet {alphabet}")
+            table = _prior_table(model, offset, offset + alphabet - 2)
         else:
             table = _model_table(model)
             if table.shape[-1] != alphabet or offset != 0:

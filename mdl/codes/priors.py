@@ -137,6 +137,21 @@ def is_prior(obj) -> bool:
     return type(obj) in _FAMILY_NAMES
 
 
+def check_prior(prior) -> None:
+    """Eagerly check a prior's parameters: all finite, every ``scale`` > 0 (recursively)."""
+    if not is_prior(prior):
+        raise TypeError(
+            f"prior must be one of {sorted(PRIOR_FAMILIES)}; got {type(prior).__name__}"
+        )
+    for field, value in zip(prior._fields, prior, strict=True):
+        if is_prior(value):
+            check_prior(value)
+        elif field == "scale":
+            check_positive(value, "scale")
+        else:
+            check_finite(value, field)
+
+
 def probability_table(prior, lo: int, hi: int) -> np.ndarray:
     """``P(k)`` for ``k = lo..hi`` in float64 numpy, evaluated with JAX in 64-bit mode.
 
@@ -145,6 +160,7 @@ def probability_table(prior, lo: int, hi: int) -> np.ndarray:
     """
     if hi < lo:
         raise ValueError(f"probability_table needs lo <= hi; got lo={lo}, hi={hi}")
+    check_prior(prior)  # the table is computed under jit, where values cannot be checked
     size = hi - lo + 1
     # Evaluate on a power-of-two grid so that ranges of similar size share one compiled program.
     padded = 1 << max(size - 1, 1).bit_length()

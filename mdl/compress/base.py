@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from mdl.codec.model import QuantizedLeaf, RawLeaf  # noqa: F401  (re-exported)
+
 FLOAT32_BITS = 32  # the stated cost of every scalar a compressor leaves uncompressed
 
 Selection = str | Callable[[str, Any], bool] | None
@@ -31,20 +33,6 @@ class Compressor(NamedTuple):
     apply: Callable
     bits: Callable
     finalize: Callable
-
-
-class QuantizedLeaf(NamedTuple):
-    """A tensor as integer bins ``symbols`` times ``step``, coded with ``prior``."""
-
-    symbols: np.ndarray  # int64, the tensor's shape
-    step: np.float32
-    prior: Any  # a prior from mdl.codes.priors, parameters as float32
-
-
-class RawLeaf(NamedTuple):
-    """A tensor kept at float32 (charged 32 bits per scalar)."""
-
-    values: np.ndarray
 
 
 def path_string(path) -> str:

@@ -96,11 +96,16 @@ def quantizer(
         leaves = dict(leaves_with_paths(params))
         state = {}
         for path in paths:
-            std = float(np.std(np.asarray(leaves[path]))) or 1e-2
-            step = std / init_bits_per_std
+            w = np.asarray(leaves[path], dtype=np.float64)
+            spread = float(np.std(w)) or float(np.max(np.abs(w))) or 1e-2
+            step = spread / init_bits_per_std
+            # Start the prior at the Laplace maximum-likelihood scale of the initial bins, so no
+            # bin starts far out in a tail (where the coder's 2^-24 floor would make the file
+            # cheaper than the estimate).
+            scale = float(np.mean(np.abs(np.round(w / step)))) + 0.5
             state[path] = QuantState(
                 log_step=jnp.float32(math.log(step)),
-                log_scale=jnp.float32(math.log(max(init_bits_per_std - MIN_PRIOR_SCALE, 1e-3))),
+                log_scale=jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3))),
                 spike_logit=jnp.float32(0.0),
             )
         return state

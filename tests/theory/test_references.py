@@ -13,4 +13,6 @@ def test_theory_notes_cite_existing_tests():
     assert len(cited) >= 10
     for path, name in sorted(cited):
         source = (ROOT / path).read_text()
-        assert re.search(rf"def {name}\(", source), f"{path}::{name} cited in theory/ does not exist"
+        assert re.search(rf"def {name}\(", source), (
+            f"{path}::{name} cited in theory/ does not exist"
+        )

@@ -1,0 +1,187 @@
+"""The quantizer's estimate against the real file, exact decoding, and any NNX model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mdl.codec import container
+from mdl.codec.model import decode_model, encode_model
+from mdl.compress import (
+    float32_baseline,
+    leaves_with_paths,
+    load_compressed,
+    quantizer,
+    save_compressed,
+    split_params,
+)
+from mdl.compress.quantize import PRIORS
+from mdl.data import load
+from mdl.models import MLP, lenet_300_100
+from mdl.testing import param_pytrees
+from mdl.train import fit
+
+
+def header_bits(data: bytes, quantized: int) -> int:
+    """The file's fixed part: container framing, metadata sections, and each rANS stream's
+    final state (at most 64 bits per quantized tensor)."""
+    sections = container.unpack(data, "MODL")
+    framing = len(data) - sum(len(v) for v in sections.values())
+    meta = len(sections["META"]) + len(sections.get("ARCH", b""))
+    return 8 * (framing + meta) + 64 * quantized
+
+
+def check_estimate_against_file(params, compressor, cstate):
+    estimate = float(jax.jit(compressor.bits)(params, cstate))
+    leaves = compressor.finalize(params, cstate)
+    data = encode_model(leaves)
+    quantized = sum(1 for leaf in leaves.values() if hasattr(leaf, "symbols"))
+    real = 8 * len(data)
+    # The file never costs more than the estimate; it costs less only where a bin's prior
+    # probability is below the coder's 2^-24 floor, which the check below rules out first.
+    assert real <= 1.01 * estimate + header_bits(data, quantized)
+    floor_hit = any(
+        float(np.max(np.asarray(leaf.prior.bits(leaf.symbols)))) > 20
+        for leaf in leaves.values()
+        if hasattr(leaf, "symbols")
+    )
+    if not floor_hit:
+        assert real >= 0.99 * estimate - header_bits(data, quantized)
+    decoded, _ = decode_model(data)
+    hard = compressor.apply(params, cstate, None)
+    for path, leaf in leaves_with_paths(hard):
+        np.testing.assert_array_equal(decoded[path], np.asarray(leaf), err_msg=path)
+        assert decoded[path].dtype == np.float32
+    return estimate, real
+
+
+# Each random pytree compiles anew, so few examples per prior keep this under a minute.
+@pytest.mark.parametrize("prior", PRIORS)
+@settings(max_examples=6)
+@given(tree=param_pytrees(), scale=st.floats(0.5, 20.0))
+def test_estimate_matches_the_file_on_random_pytrees(prior, tree, scale):
+    params = jax.tree.map(lambda x: jnp.asarray(x * scale / 10), tree)
+    compressor = quantizer(lambda path, leaf: np.size(leaf) >= 4, prior=prior)
+    try:
+        cstate = compressor.init(params)
+    except ValueError as error:
+        assert "matches no parameter" in str(error)
+        return
+    check_estimate_against_file(params, compressor, cstate)
+
+
+def test_estimate_matches_the_file_after_training():
+    data = load("digits")
+    compressor = quantizer(prior="spike_laplace")
+    result = fit(
+        MLP([64, 32, 10], rngs=nnx.Rngs(0)),
+        data,
+        compressor=compressor,
+        epochs=8,
+        batch_size=64,
+        optimizer=optax.adam(3e-3),
+        progress=False,
+    )
+    estimate, real = check_estimate_against_file(result.params, compressor, result.cstate)
+    float32_bits = 32 * (64 * 32 + 32 + 32 * 10 + 10)
+    assert real < float32_bits / 4  # training made it compressible
+    assert result.history[-1]["test_error"] < 0.3
+
+
+class TinyConvNet(nnx.Module):
+    """A model defined only here: conv, a parameter outside any standard layer, and a dense."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(1, 4, kernel_size=(3, 3), rngs=rngs)
+        self.gain = nnx.Param(jnp.ones((4,)))
+        self.dense = nnx.Linear(8 * 8 * 4, 10, rngs=rngs)
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.conv(x[..., None]) * self.gain)
+        return self.dense(h.reshape(*h.shape[:-3], -1))
+
+
+def test_any_nnx_model_compresses_and_reloads_bit_identically(tmp_path):
+    data = load("digits")
+    compressor = quantizer("conv|dense/kernel")
+    result = fit(
+        TinyConvNet(nnx.Rngs(1)),
+        data,
+        compressor=compressor,
+        epochs=3,
+        batch_size=64,
+        progress=False,
+    )
+    path = tmp_path / "tiny.mdl"
+    size = save_compressed(path, result.model, compressor, result.cstate)
+    assert size == path.stat().st_size
+    with pytest.raises(ValueError, match="names no reference architecture"):
+        load_compressed(path)
+    loaded = load_compressed(path, model=TinyConvNet(nnx.Rngs(99)))
+    hard = result.hard_model(compressor)
+    x = jnp.asarray(data.x_test[:50])
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(hard(x)))
+    _, params = split_params(loaded)
+    _, hard_params = split_params(hard)
+    for (p1, a), (p2, b) in zip(
+        leaves_with_paths(params), leaves_with_paths(hard_params), strict=True
+    ):
+        assert p1 == p2 and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_reference_models_reload_without_a_template(tmp_path):
+    model = lenet_300_100()
+    compressor = quantizer()
+    _, params = split_params(model)
+    save_compressed(tmp_path / "lenet.mdl", model, compressor, compressor.init(params))
+    loaded = load_compressed(tmp_path / "lenet.mdl")
+    assert isinstance(loaded, MLP) and loaded.sizes == (784, 300, 100, 10)
+
+
+def test_relaxations_and_gradients():
+    params = {"w": jnp.linspace(-1, 1, 64).reshape(8, 8)}
+    for relaxation in ("ste", "noise"):
+        compressor = quantizer(prior="laplace", relaxation=relaxation)
+        cstate = compressor.init(params)
+        hard = compressor.apply(params, cstate, None)["w"]
+        step = float(jnp.exp(cstate["w"].log_step))
+        np.testing.assert_allclose(
+            np.asarray(hard) / step, np.round(np.asarray(hard) / step), atol=1e-4
+        )
+        relaxed = compressor.apply(params, cstate, jax.random.key(0))["w"]
+        if relaxation == "noise":
+            assert not np.allclose(relaxed, hard)
+        grads = jax.grad(compressor.bits, argnums=(0, 1))(params, cstate)
+        assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grads))
+        assert float(jnp.abs(grads[0]["w"]).sum()) > 0  # the rate pulls on the weights
+
+
+def test_float32_baseline_is_32_bits_per_scalar():
+    params = {"a": jnp.ones((3, 4)), "b": jnp.zeros(5)}
+    baseline = float32_baseline()
+    assert baseline.bits(params, baseline.init(params)) == 32 * 17
+    data = encode_model(baseline.finalize(params, {}))
+    decoded, _ = decode_model(data)
+    np.testing.assert_array_equal(decoded["a"], np.ones((3, 4), np.float32))
+
+
+def test_bad_input_is_refused():
+    params = {"layer": {"kernel": jnp.ones((4, 4)), "bias": jnp.zeros(4)}}
+    with pytest.raises(
+        ValueError, match="select='conv' matches no parameter; the parameters are: layer/bias"
+    ):
+        quantizer("conv").init(params)
+    with pytest.raises(ValueError, match="layer/kernel.*NaN"):
+        quantizer().init({"layer": {"kernel": jnp.full((4, 4), jnp.nan)}})
+    with pytest.raises(ValueError, match="prior must be one of"):
+        quantizer(prior="cauchy")
+    with pytest.raises(ValueError, match="relaxation must be"):
+        quantizer(relaxation="gumbel")
+    with pytest.raises(ValueError, match="init_bits_per_std must be > 0"):
+        quantizer(init_bits_per_std=-1)
+    with pytest.raises(TypeError, match="select must be"):
+        quantizer(3).init(params)
