@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,3 +40,53 @@ def test_codec_benchmark_smoke_prints_json_last():
     ):
         assert key in figures
     assert 0 <= figures["overhead_fraction"] < 0.05  # 10^4 symbols: header is ~1% of the file
+
+
+def test_mnist_bound_smoke_is_non_vacuous_and_vacuous_on_random_labels(tmp_path, mnist_dir):
+    """The same pipeline gives a bound below chance on MNIST and at least the true error
+    (about 90%) of a model of randomly permuted labels."""
+    from experiments.mnist_bound import main
+
+    real = main(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path / "real")])
+    assert real["train_error"] <= real["error_bound"] < 0.9
+    assert real["test_error"] <= real["error_bound"]
+    assert real["code_bits"] > 8 * real["file_bytes"]  # the file plus its length's code
+    shuffled = main(
+        [
+            "--smoke",
+            "--shuffle-labels",
+            "--data-root",
+            str(mnist_dir),
+            "--out",
+            str(tmp_path / "shuffled"),
+        ]
+    )
+    assert shuffled["error_bound"] >= 0.85
+    assert shuffled["test_error"] >= 0.85
+
+
+def test_lenet_compression_smoke_writes_loadable_files(tmp_path, mnist_dir):
+    from experiments.lenet_compression import main
+    from mdl.compress import load_compressed
+
+    summary = main(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path)])
+    for name, params in (("lenet_300_100", 266_610), ("lenet5", 431_080)):
+        row = summary[name]
+        assert set(row) >= {"file_bytes", "ratio", "test_error", "sparsity", "model_file"}
+        path = tmp_path / row["model_file"]
+        assert path.stat().st_size == row["file_bytes"]
+        assert row["ratio"] == pytest.approx(4 * params / row["file_bytes"])
+        assert 0 <= row["sparsity"] <= 1 and 0 <= row["test_error"] <= 1
+        load_compressed(path)
+
+
+def test_train_step_benchmark_smoke():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_step.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["slowdown"] > 0 and figures["plain_step_ms"] > 0
