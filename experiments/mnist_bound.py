@@ -36,7 +36,9 @@ from mdl.models import MLP
 from mdl.records import write_json_atomic
 from mdl.train import evaluate, fit
 
-CONFIGS_TRIED = 1  # configurations whose bounds were compared before reporting this one
+# Configurations compared before reporting this one (hidden 32 or 100, beta 1 or 3, constant or
+# cosine learning rate): choosing among them after seeing the data costs log2(8) = 3 bits.
+CONFIGS_TRIED = 8
 
 
 def main(argv=None) -> dict:
@@ -44,10 +46,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="hidden 16, 5 epochs (for tests)")
     parser.add_argument("--shuffle-labels", action="store_true", help="random labels (control)")
     parser.add_argument("--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)")
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--beta", type=float, default=3.0)
     parser.add_argument("--delta", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/mnist_bound"))
@@ -71,7 +73,7 @@ def main(argv=None) -> dict:
         model,
         data,
         compressor=compressor,
-        optimizer=optax.adam(args.lr),
+        optimizer=optax.adam(optax.cosine_decay_schedule(args.lr, args.epochs * (m // 128))),
         epochs=args.epochs,
         batch_size=128,
         beta=args.beta,

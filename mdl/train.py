@@ -133,6 +133,7 @@ def fit(
     epoch_keys = jax.random.split(key, epochs)
     for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc="fit", unit="epoch"):
         trainable, opt_state, step = run_epoch(trainable, opt_state, step, epoch_keys[epoch - 1])
+        jax.block_until_ready(step)  # so the progress bar shows compute, not async dispatch
         if epoch % eval_every and epoch != epochs:
             continue
         p, c = trainable
