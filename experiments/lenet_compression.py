@@ -110,16 +110,20 @@ def main(argv=None) -> dict:
             y_test=data.y_test[:1000],
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {}
+    # Models run separately (--models) add to the summary instead of erasing the others.
+    summary_path = args.out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for name in args.models:
         epochs = 1 if args.smoke else CONFIGS[name][1]
         summary[name] = run_one(name, data, epochs, args.out, args.seed, not args.smoke)
-        write_json_atomic(args.out / "summary.json", summary)
+        write_json_atomic(summary_path, summary)
 
     print(
         f"{'model':15} {'method':45} {'ratio':>8} {'test error':>10} {'sparsity':>9} {'bytes':>8}"
     )
     for name, row in summary.items():
+        if name not in PUBLISHED:
+            continue
         for method, ratio, error in PUBLISHED[name]:
             print(f"{name:15} {method:45} {ratio:7.0f}x {error:10.2%} {'':>9} {'':>8}")
         print(
