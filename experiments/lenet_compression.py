@@ -64,7 +64,7 @@ def run_one(name: str, data, epochs: int, out: Path, seed: int, progress: bool) 
         beta=beta,
         warmup_fraction=0.5,
         key=jax.random.key(seed),
-        eval_every=max(1, epochs // 10),
+        eval_every=max(1, epochs // 4),
         progress=progress,
     )
     path = out / f"{name}.mdl"

@@ -43,7 +43,7 @@ class FitResult(NamedTuple):
         return nnx.merge(graphdef, compressor.apply(self.params, self.cstate, None))
 
 
-def evaluate(graphdef, weights, x, y, chunk: int = 10_000) -> tuple[float, float]:
+def evaluate(graphdef, weights, x, y, chunk: int = 2_000) -> tuple[float, float]:
     """``(data bits, error rate)`` of ``weights`` on ``(x, y)``, in chunks, summed in float64."""
 
     @jax.jit
