@@ -78,7 +78,9 @@ def _laplace_rate_bits(kind: str, state: QuantState, k):
     if kind.startswith("spike"):
         log_spike = jax.nn.log_sigmoid(state.spike_logit)
         log_rest = jax.nn.log_sigmoid(-state.spike_logit)
-        log_p = jnp.where(magnitude < 0.5, jnp.logaddexp(log_spike, log_rest + log_zero), log_rest + log_p)
+        log_p = jnp.where(
+            magnitude < 0.5, jnp.logaddexp(log_spike, log_rest + log_zero), log_rest + log_p
+        )
     return -log_p / math.log(2)
 
 

@@ -1,7 +1,6 @@
 """Model files: corruption and forged metadata raise CodecError."""
 
-import json
-
+import msgpack
 import numpy as np
 import pytest
 from hypothesis import given
@@ -40,8 +39,11 @@ def test_flipped_bytes_and_truncation_raise_codec_error(data):
 
 def reseal_with_meta(meta) -> bytes:
     sections = container.unpack(sample_file(), "MODL")
-    sections["META"] = json.dumps(meta).encode()
+    sections["META"] = msgpack.packb(meta)
     return container.pack("MODL", sections)
+
+
+LAPLACE = [0, [0.0], [1.0]]  # [family code, loc, scale]
 
 
 @pytest.mark.parametrize(
@@ -52,40 +54,11 @@ def reseal_with_meta(meta) -> bytes:
         ([["w", [20, 10], "f"], ["b", [10], "f"]], "bytes for 200 float32"),
         ([["w", [-1], "f"], ["b", [10], "f"]], "non-negative"),
         ([["w", [20, 10], "x"], ["b", [10], "f"]], "unknown entry kind"),
-        (
-            [
-                [
-                    "w",
-                    [20, 10],
-                    "q",
-                    0,
-                    0,
-                    2**30,
-                    {"family": "laplace", "params": {"loc": 0, "scale": 1}},
-                ],
-                ["b", [10], "f"],
-            ],
-            "out of range",
-        ),
-        (
-            [["w", [20, 10], "q", 0, 0, 5, {"family": "cauchy", "params": {}}], ["b", [10], "f"]],
-            "bad prior",
-        ),
-        (
-            [
-                [
-                    "w",
-                    [20, 10],
-                    "q",
-                    0,
-                    0,
-                    5,
-                    {"family": "laplace", "params": {"loc": 0, "scale": -1}},
-                ],
-                ["b", [10], "f"],
-            ],
-            "bad prior",
-        ),
+        ([["w", [20, 10], "q", 0.01, 0, 2**30, LAPLACE], ["b", [10], "f"]], "out of range"),
+        ([["w", [20, 10], "q", 1, 0, 5, LAPLACE], ["b", [10], "f"]], "step must be a float"),
+        ([["w", [20, 10], "q", 0.01, 0, 5, [9, [0.0], [1.0]]], ["b", [10], "f"]], "bad prior"),
+        ([["w", [20, 10], "q", 0.01, 0, 5, [0, [0.0], [-1.0]]], ["b", [10], "f"]], "bad prior"),
+        ([["w", [20, 10], "q", 0.01, 0, 5, [0, [0.0]]], ["b", [10], "f"]], "bad prior"),
     ],
 )
 def test_forged_metadata_is_refused(meta, message):
