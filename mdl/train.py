@@ -7,9 +7,10 @@
 estimated per minibatch as ``n_train x mean`` of the batch's data bits, so both terms are bits
 for the *whole* training set and ``beta = 1`` is the two-part code length itself. ``beta_t``
 ramps linearly from 0 to ``beta`` over the first ``warmup_fraction`` of the steps. Each step is
-one jitted update on a fixed-shape batch (one compilation for the whole run). With ``keep_best`` the returned parameters
-are those of the evaluation with the smallest total (hard weights' train data bits + model
-bits): a prototype run passed through a 36-kbit total and then collapsed to the empty model.
+one jitted update on a fixed-shape batch (one compilation for the whole run). With
+``keep_best`` the returned parameters are those of the evaluation with the smallest total
+(hard weights' train data bits + model bits): a prototype run passed through a 36-kbit total
+and then collapsed to the empty model.
 """
 
 from __future__ import annotations
