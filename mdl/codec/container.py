@@ -17,7 +17,6 @@ present before any slicing, so a forged header cannot make the reader allocate.
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from collections.abc import Mapping
@@ -99,27 +98,6 @@ def require(sections: Mapping[str, bytes], *tags: str) -> list[bytes]:
     if missing:
         raise CodecError(f"missing section(s) {missing}; found {sorted(sections)}")
     return [sections[tag] for tag in tags]
-
-
-def json_section(obj) -> bytes:
-    """A small metadata section: canonical JSON (sorted keys, no spaces), UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
-def read_json_section(payload: bytes, fields: Mapping[str, type]) -> dict:
-    """Parse a JSON section and check that it is an object with ``fields`` of the given types."""
-    try:
-        obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise CodecError(f"metadata section is not valid JSON: {error}") from error
-    if not isinstance(obj, dict):
-        raise CodecError("metadata section must be a JSON object")
-    for field, expected in fields.items():
-        value = obj.get(field)
-        # bool is an int in Python; a flag is never a valid count.
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise CodecError(f"metadata field {field!r} must be {expected.__name__}; got {value!r}")
-    return obj
 
 
 def _zigzag(value: int) -> int:
