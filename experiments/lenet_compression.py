@@ -42,7 +42,7 @@ PUBLISHED = {  # (method, compression ratio, test error)
 CONFIGS = {
     # name: (constructor, epochs, beta, learning rate); beta < 1 trades bits for accuracy
     "lenet_300_100": (lenet_300_100, 40, 0.3, 2e-3),
-    "lenet5": (lenet5, 12, 0.15, 1e-3),
+    "lenet5": (lenet5, 20, 0.15, 1e-3),
 }
 
 
