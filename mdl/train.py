@@ -15,6 +15,7 @@ and then collapsed to the empty model.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, NamedTuple
 
@@ -44,14 +45,21 @@ class FitResult(NamedTuple):
         return nnx.merge(graphdef, compressor.apply(self.params, self.cstate, None))
 
 
-def evaluate(graphdef, weights, x, y, chunk: int = 2_000) -> tuple[float, float]:
-    """``(data bits, error rate)`` of ``weights`` on ``(x, y)``, in chunks, summed in float64."""
+@functools.lru_cache(maxsize=32)
+def _chunk_stats(graphdef):
+    """One jitted evaluator per model structure, so repeated evaluations do not recompile."""
 
     @jax.jit
     def chunk_stats(w, xb, yb):
         logits = nnx.merge(graphdef, w)(xb)
         return categorical_bits(logits, yb), jnp.argmax(logits, -1) != yb
 
+    return chunk_stats
+
+
+def evaluate(graphdef, weights, x, y, chunk: int = 2_000) -> tuple[float, float]:
+    """``(data bits, error rate)`` of ``weights`` on ``(x, y)``, in chunks, summed in float64."""
+    chunk_stats = _chunk_stats(graphdef)
     bits, wrong = 0.0, 0
     for start in range(0, len(x), chunk):
         b, e = chunk_stats(
