@@ -130,7 +130,9 @@ def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
     return np.asarray(symbols, dtype=np.int32)
 
 
-def _prepare(symbols, model, *, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _prepare(
+    symbols, model, *, name: str, model_name: str = "model"
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Validate ``symbols`` against ``model``; returns (symbols, table, offset)."""
     values = check_integer_array(np.asarray(symbols), name)
     if is_prior(model):
@@ -138,7 +140,7 @@ def _prepare(symbols, model, *, name: str) -> tuple[np.ndarray, np.ndarray, int]
             return values.astype(np.int64), np.ones(1), 0
         lo, hi = int(values.min()), int(values.max())
         return values.astype(np.int64), _prior_table(model, lo, hi), lo
-    table = _model_table(model)
+    table = _model_table(model, model_name)
     num_symbols = table.shape[-1]
     if table.ndim == 2 and (values.ndim != 1 or values.shape[0] != table.shape[0]):
         raise ValueError(
@@ -153,8 +155,8 @@ def _prepare(symbols, model, *, name: str) -> tuple[np.ndarray, np.ndarray, int]
     return values.astype(np.int64), table, 0
 
 
-def _encode(kind: str, symbols, model, name: str) -> bytes:
-    values, table, offset = _prepare(symbols, model, name=name)
+def _encode(kind: str, symbols, model, name: str, model_name: str = "model") -> bytes:
+    values, table, offset = _prepare(symbols, model, name=name, model_name=model_name)
     flat = values.reshape(-1)
     # META: varints (ndim, *shape, offset, alphabet) then the symbols' CRC-32; a dozen bytes,
     # because for small streams (a test set's labels) every header byte is a visible cost.
@@ -177,7 +179,9 @@ def _read_meta(payload: bytes) -> tuple[list[int], int, int, int]:
     return shape, offset, alphabet, _CRC.unpack_from(payload, at)[0]
 
 
-def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
+def _decode(
+    kind: str, data: bytes, model, max_symbols: int, model_name: str = "model"
+) -> np.ndarray:
     meta_payload, words = container.require(container.unpack(data, kind), "META", "RANS")
     shape, offset, alphabet, crc = _read_meta(meta_payload)
     count = math.prod(shape)
@@ -193,7 +197,7 @@ def _decode(kind: str, data: bytes, model, max_symbols: int) -> np.ndarray:
                 raise CodecError(f"a prior-coded stream has an escape entry; alphabet {alphabet}")
             table = _prior_table(model, offset, offset + alphabet - 2)
         else:
-            table = _model_table(model)
+            table = _model_table(model, model_name)
             if table.shape[-1] != alphabet or offset != 0:
                 raise CodecError(
                     f"stream was coded over {alphabet} symbols, "
@@ -238,21 +242,23 @@ def information_bits(symbols, model) -> float:
     return float(-np.sum(np.log2(probs)))
 
 
+def _label_probs(probs) -> np.ndarray:
+    """Shape check only; the table itself is validated and normalized once, in _prepare/_decode."""
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
+    return probs
+
+
 def encode_labels(probs, labels) -> bytes:
     """Code class ``labels`` ``[n]`` given a model's predictive ``probs`` ``[n, K]`` (kind LABL).
 
     This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
     by the coder's few words and the container header. Rows must sum to one (1e-4).
     """
-    probs = np.asarray(probs)
-    if probs.ndim != 2:
-        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
-    return _encode("LABL", labels, _model_table(probs, "probs"), "labels")
+    return _encode("LABL", labels, _label_probs(probs), "labels", "probs")
 
 
 def decode_labels(probs, data: bytes) -> np.ndarray:
     """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
-    probs = np.asarray(probs)
-    if probs.ndim != 2:
-        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
-    return _decode("LABL", data, _model_table(probs, "probs"), MAX_SYMBOLS)
+    return _decode("LABL", data, _label_probs(probs), MAX_SYMBOLS, "probs")
