@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m experiments.digits_label_code
+	$(VENV)/bin/mdl sweep --out results/demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m ruff check mdl tests benchmarks experiments

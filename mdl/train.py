@@ -70,6 +70,35 @@ def evaluate(graphdef, weights, x, y, chunk: int = 2_000) -> tuple[float, float]
     return bits, wrong / max(len(x), 1)
 
 
+def description_length_loss(trainable, xb, yb, key, beta, *, graphdef, compressor, n_train):
+    """``n_train x mean_batch(-log2 p(y | x)) + beta x bits(params)``: the two-part code length
+    of the whole training set (at ``beta = 1``), estimated on one minibatch, in bits."""
+    params, cstate = trainable
+    weights = compressor.apply(params, cstate, key)
+    data_bits = categorical_bits(nnx.merge(graphdef, weights)(xb), yb).mean() * n_train
+    return data_bits + beta * compressor.bits(params, cstate)
+
+
+def make_train_step(graphdef, compressor, optimizer, n_train: int, warmup_steps: float):
+    """``step((trainable, opt_state, step), (xb, yb, key), beta, constant) -> carry``: one optax
+    update of the description-length loss, with beta ramped linearly from 0 over
+    ``warmup_steps`` (or held at ``beta`` when ``constant``). Pure, so callers jit, scan or
+    vmap it; ``beta`` may be traced (a sweep vmaps over it)."""
+    loss = functools.partial(
+        description_length_loss, graphdef=graphdef, compressor=compressor, n_train=n_train
+    )
+
+    def train_step(carry, batch, beta, constant: bool = False):
+        trainable, opt_state, step = carry
+        xb, yb, key = batch
+        beta_t = beta if constant else beta * jnp.minimum(1.0, step / warmup_steps)
+        grads = jax.grad(loss)(trainable, xb, yb, key, beta_t)
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+        return optax.apply_updates(trainable, updates), opt_state, step + 1
+
+    return train_step
+
+
 def fit(
     model: nnx.Module,
     data: Dataset,
@@ -110,21 +139,9 @@ def fit(
         raise ValueError(f"batch_size {batch_size} exceeds the {n_train} training examples")
     warmup_steps = max(1.0, warmup_fraction * epochs * steps_per_epoch)
 
-    def loss_fn(trainable, xb, yb, step_key, beta_t):
-        p, c = trainable
-        w = compressor.apply(p, c, step_key)
-        data_bits = categorical_bits(nnx.merge(graphdef, w)(xb), yb).mean() * n_train
-        return data_bits + beta_t * compressor.bits(p, c)
+    train_step = make_train_step(graphdef, compressor, optimizer, n_train, warmup_steps)
 
-    def train_step(carry, batch):
-        trainable, opt_state, step = carry
-        xb, yb, step_key = batch
-        beta_t = beta * jnp.minimum(1.0, step / warmup_steps) if warmup_fraction > 0 else beta
-        grads = jax.grad(loss_fn)(trainable, xb, yb, step_key, beta_t)
-        updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        return (optax.apply_updates(trainable, updates), opt_state, step + 1), None
-
-    jitted_step = jax.jit(lambda carry, batch: train_step(carry, batch)[0])
+    jitted_step = jax.jit(lambda carry, batch: train_step(carry, batch, beta, warmup_fraction == 0))
     shuffle = jax.jit(batches, static_argnums=3)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 

@@ -89,3 +89,9 @@ def test_lenet_compression_smoke_writes_loadable_files(tmp_path, mnist_dir):
 def test_train_step_benchmark_smoke():
     figures = run_benchmark_smoke("train_step")
     assert figures["slowdown"] > 0 and figures["plain_step_ms"] > 0
+
+
+def test_sweep_benchmark_smoke():
+    summary = run_benchmark_smoke("sweep")
+    assert summary["points"] == 8 and summary["speedup"] > 0 and summary["peak_memory_mb"] > 0
+    assert summary["end_to_end_speedup"] > 0

@@ -18,3 +18,30 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_json_atomic(target, {"bad": float("nan")})  # strict JSON refuses NaN
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_append_only_records_ignore_and_repair_a_torn_last_line(tmp_path):
+    from mdl.records import append_record, read_records
+
+    path = tmp_path / "records.jsonl"
+    append_record(path, {"point": "a", "bits": 1.0})
+    append_record(path, {"point": "b", "bits": 2.0})
+    with open(path, "ab") as handle:  # what a crash in the middle of a write would leave
+        handle.write(b'{"point": "c", "bi')
+    assert [r["point"] for r in read_records(path)] == ["a", "b"]
+    append_record(path, {"point": "c", "bits": 3.0})
+    assert [r["point"] for r in read_records(tmp_path)] == ["a", "b", "c"]
+    assert path.read_text().count("\n") == 3
+    with pytest.raises(ValueError, match="NaN|Out of range"):
+        append_record(path, {"point": "d", "bits": float("nan")})
+    assert len(read_records(path)) == 3
+
+
+def test_a_corrupt_complete_line_is_named(tmp_path):
+    from mdl.records import read_records
+
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"point": "a"}\nnot json\n')
+    with pytest.raises(ValueError, match="records.jsonl:2"):
+        read_records(path)
+    assert read_records(tmp_path / "absent.jsonl") == []

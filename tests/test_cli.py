@@ -1,0 +1,70 @@
+"""The `mdl` command, called in process through its entry point."""
+
+import pytest
+
+from mdl import __version__
+from mdl.cli import main
+from mdl.records import read_records
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mdl {__version__}"
+
+
+def test_sweep_smoke_then_report_and_plot(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["sweep", "--smoke", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "the MDL choice" in printed and "figure:" in printed
+    figure = printed.split("figure:")[1].strip()
+    assert figure.endswith("compression_vs_generalization.png")
+    assert len(read_records(out)) == 4  # smoke: 2 betas x 2 seeds
+    assert main(["report", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("\n") >= 4 and "0.01" in table
+    assert main(["plot", str(out)]) == 0
+    assert capsys.readouterr().out.count(".pdf") == 3
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sweep", "--data", "imagenet"], "invalid choice: 'imagenet'"),
+        (["sweep", "--betas", "0.1,x"], "comma-separated list of floats"),
+        (["sweep", "--betas", ","], "at least one value"),
+        (["sweep", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["report"], "the following arguments are required: results"),
+        (["sweep", "--smoke", "--betas", "-1", "--out", "{tmp}"], "betas must be finite and >= 0"),
+        (["sweep", "--smoke", "--config", "{tmp}/x.toml"], "exclude each other"),
+        (["report", "{tmp}"], "holds no records.jsonl"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_results_folder_of_another_config_is_refused(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["sweep", "--smoke", "--out", out, "--no-progress"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "--smoke", "--epochs", "3", "--out", out, "--no-progress"])
+    assert exit_info.value.code == 2
+    assert "different sweep config" in capsys.readouterr().err
+
+
+def test_the_console_script_is_installed():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "mdl"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"mdl {__version__}"
