@@ -320,8 +320,8 @@ def manifest(config: SweepConfig) -> dict:
     }
 
 
-def _prepare_folder(out: Path, config: SweepConfig) -> None:
-    """Write the manifest, or check that an existing folder was written by this config."""
+def _check_folder(out: Path, config: SweepConfig) -> None:
+    """Refuse a folder written by another config (its manifest differs) or by no sweep."""
     path = out / "manifest.json"
     if path.exists():
         try:
@@ -344,7 +344,6 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
         return
     if (out / "records.jsonl").exists():
         raise ConfigMismatchError(f"{out} has records.jsonl but no manifest.json; refusing to mix")
-    write_json_atomic(path, manifest(config))
 
 
 # --- The sweep ------------------------------------------------------------------------------
@@ -368,8 +367,7 @@ def run(
     out = Path(out)
     writer = jax.process_index() == 0
     if writer:
-        out.mkdir(parents=True, exist_ok=True)
-        _prepare_folder(out, config)
+        _check_folder(out, config)
     done = {r.get("point") for r in read_records(out)}
     points = config.points()
     if all(point_id(*p) in done for p in points):
@@ -377,12 +375,21 @@ def run(
 
     if data is None:
         data = load(config.data, **config.data_options)
+    if np.ndim(data.y_train) != 1:
+        raise ValueError(
+            f"data set {config.data!r} has targets of shape {np.shape(data.y_train)[1:]} per "
+            "example; sweeps train classifiers, which need one label per example"
+        )
     x_train, y_train = data.x_train, data.y_train
     if config.max_train is not None:
         x_train, y_train = x_train[: config.max_train], y_train[: config.max_train]
     n_train, n_test = len(x_train), len(data.x_test)
     if config.batch_size > n_train:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {n_train} training examples")
+    # The manifest is written once the data has loaded and passed its checks, so a failed
+    # start leaves no folder that a corrected config would then be refused.
+    if writer and not (out / "manifest.json").exists():
+        write_json_atomic(out / "manifest.json", manifest(config))
 
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("points",))

@@ -181,3 +181,12 @@ def test_a_sweep_killed_mid_run_resumes_to_exactly_the_uninterrupted_records(fin
         r["point"] for r in reference
     )
     assert [numeric_part(r) for r in resumed] == [numeric_part(r) for r in reference]
+
+
+def test_a_failed_start_leaves_no_manifest_to_block_the_corrected_config(tmp_path):
+    with pytest.raises(ValueError, match="sweeps train classifiers"):
+        run(SweepConfig.smoke(data="anbn"), tmp_path, progress=False)
+    assert not (tmp_path / "manifest.json").exists()
+    with pytest.raises(ValueError, match="batch_size 128 exceeds the 100 training examples"):
+        run(SweepConfig.smoke(max_train=100), tmp_path, progress=False)
+    assert not (tmp_path / "manifest.json").exists()
