@@ -262,3 +262,118 @@ def encode_labels(probs, labels) -> bytes:
 def decode_labels(probs, data: bytes) -> np.ndarray:
     """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
     return _decode("LABL", data, _label_probs(probs), MAX_SYMBOLS, "probs")
+
+
+# --- Labels in chunks, one stream ---------------------------------------------------------
+# An online (prequential) code learns the next chunk's probabilities from the chunks decoded
+# before it, so the decoder must be able to stop after each chunk. One rANS stream serves:
+# rANS is a stack, so the encoder pushes the last chunk first and the first chunk last, and
+# the decoder pops the chunks in order, asking the caller for each chunk's probabilities.
+# One container and one coder state for all chunks: a dozen chunks cost a few words of
+# overhead instead of a dozen headers.
+
+
+def encode_label_chunks(chunks) -> bytes:
+    """Code ``[(probs [n_i, K], labels [n_i]), ...]`` in one stream (kind LABC)."""
+    return container.pack("LABC", label_chunk_sections(chunks))
+
+
+def label_chunk_sections(chunks) -> dict[str, bytes]:
+    """The META and RANS sections of :func:`encode_label_chunks`, for formats that embed them
+    in a container of their own (one header instead of two)."""
+    chunks = [(_model_table(_label_probs(p), "probs"), np.asarray(y)) for p, y in chunks]
+    if not chunks:
+        raise ValueError("chunks is empty; give at least one (probs, labels) pair")
+    alphabet = chunks[0][0].shape[1]
+    labels = []
+    for i, (table, y) in enumerate(chunks):
+        values, _, _ = _prepare(y, table, name=f"labels of chunk {i}", model_name=f"probs {i}")
+        if table.shape[1] != alphabet:
+            raise ValueError(f"chunk {i} has {table.shape[1]} classes, chunk 0 has {alphabet}")
+        labels.append(values)
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(_SENTINEL, _SENTINEL_MODEL)
+    if alphabet > 1:
+        family = constriction.stream.model.Categorical(perfect=False)
+        for (table, _), values in zip(reversed(chunks), reversed(labels), strict=True):
+            if values.size:
+                coder.encode_reverse(values.astype(np.int32), family, np.ascontiguousarray(table))
+    words = coder.get_compressed().astype("<u4").tobytes() if alphabet > 1 else b""
+    all_labels = np.concatenate(labels)
+    meta = container.varints([len(chunks), *[len(v) for v in labels], alphabet])
+    meta += _CRC.pack(_symbols_crc(all_labels))
+    return {"META": meta, "RANS": words}
+
+
+class LabelChunkDecoder:
+    """Decodes :func:`encode_label_chunks`'s bytes (or the sections of
+    :func:`label_chunk_sections`) chunk by chunk: ``decode(probs)`` returns the next chunk's
+    labels; ``finish()`` checks that the stream ended cleanly and the checksum."""
+
+    def __init__(self, data: bytes | dict, *, max_symbols: int = MAX_SYMBOLS):
+        sections = data if isinstance(data, dict) else container.unpack(data, "LABC")
+        meta, words = container.require(sections, "META", "RANS")
+        (count,), at = container.read_varints(meta, 1)
+        if not 1 <= count <= 1 << 20:
+            raise CodecError(f"stream declares {count} chunks; expected 1 to {1 << 20}")
+        values, at = container.read_varints(meta, count + 1, at)
+        if len(meta) != at + _CRC.size:
+            raise CodecError("label-chunk metadata has the wrong length")
+        self.sizes, self.alphabet = values[:count], values[count]
+        self._crc = _CRC.unpack_from(meta, at)[0]
+        if any(s < 0 for s in self.sizes) or sum(self.sizes) > max_symbols:
+            raise CodecError(f"chunk sizes {self.sizes[:8]}... are negative or exceed max_symbols")
+        if not 1 <= self.alphabet <= MAX_ALPHABET:
+            raise CodecError(f"alphabet {self.alphabet} is outside [1, {MAX_ALPHABET}]")
+        if len(words) % 4:
+            raise CodecError(f"coded words are {len(words)} bytes, not whole 32-bit words")
+        self._words = np.frombuffer(words, dtype="<u4").astype(np.uint32)
+        self._coder = constriction.stream.stack.AnsCoder(self._words) if len(words) else None
+        self._decoded: list[np.ndarray] = []
+
+    @property
+    def next_size(self) -> int | None:
+        """How many labels the next chunk holds (None when all are decoded)."""
+        done = len(self._decoded)
+        return self.sizes[done] if done < len(self.sizes) else None
+
+    def decode(self, probs) -> np.ndarray:
+        size = self.next_size
+        if size is None:
+            raise CodecError("all chunks are already decoded")
+        table = _model_table(_label_probs(probs), "probs")
+        if table.shape != (size, self.alphabet):
+            raise ValueError(
+                f"chunk {len(self._decoded)} needs probs of shape "
+                f"({size}, {self.alphabet}); got {table.shape}"
+            )
+        if self.alphabet == 1 or size == 0:
+            labels = np.zeros(size, dtype=np.int64)
+        else:
+            if self._coder is None:
+                raise CodecError("the stream holds no coded words")
+            try:
+                family = constriction.stream.model.Categorical(perfect=False)
+                labels = np.asarray(
+                    self._coder.decode(family, np.ascontiguousarray(table)), np.int64
+                )
+            except Exception as error:
+                raise CodecError(f"rANS stream cannot be decoded: {error}") from error
+        self._decoded.append(labels)
+        return labels
+
+    def finish(self) -> np.ndarray:
+        """All labels, after checking the sentinel, the stream's end and the checksum."""
+        if self.next_size is not None:
+            raise CodecError(f"{len(self.sizes) - len(self._decoded)} chunks are not decoded yet")
+        if self.alphabet > 1:
+            try:
+                sentinel = self._coder.decode(_SENTINEL_MODEL, len(_SENTINEL))
+            except Exception as error:
+                raise CodecError(f"rANS stream cannot be decoded: {error}") from error
+            if not np.array_equal(sentinel, _SENTINEL) or not self._coder.is_empty():
+                raise CodecError("label stream does not end where it should: wrong probs or bytes")
+        labels = np.concatenate(self._decoded)
+        if _symbols_crc(labels) != self._crc:
+            raise CodecError("decoded labels fail their checksum: probs differ from the encoder's")
+        return labels

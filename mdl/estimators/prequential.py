@@ -1,0 +1,430 @@
+"""The prequential (online) code: labels sent chunk by chunk, each with a model trained on
+all the labels before it.
+
+With chunk boundaries ``t_0 < t_1 < ... < t_s = n``, the first ``t_0`` labels go with the
+uniform code (``t_0 log2 K`` bits); for each next chunk a fresh model is trained from scratch
+on labels ``[0, t_k)`` and codes labels ``[t_k, t_{k+1})`` with its predictive distribution:
+
+    L_preq(y | x) = t_0 log2 K + sum_k sum_{t_k <= i < t_{k+1}} -log2 p_k(y_i | x_i)
+
+(Rissanen, "Universal coding, information, prediction, and estimation", 1984; Dawid's
+prequential principle, 1984; Blier and Ollivier, "The description length of deep learning
+models", NeurIPS 2018; Voita and Titov, "Information-theoretic probing with minimum
+description length", EMNLP 2020). The decoder can do the same: it knows the inputs, the
+training program and the labels decoded so far, so it retrains each model and decodes the
+next chunk. :func:`encode_prequential` and :func:`decode_prequential` do exactly that.
+
+Each chunk model holds out the last ``holdout_fraction`` of its seen labels: it trains on the
+rest with minibatches drawn uniformly with replacement, is evaluated on the held-out slice
+every ``eval_every`` steps, keeps its best parameters (early stopping with ``patience``), and
+finally picks a softmax temperature from a fixed grid on that slice (an over-confident model
+pays dearly for its mistakes; the decoder makes the same choice from the same labels).
+
+The chunk models train as vmapped programs: models of similar training length are grouped
+(padding never more than doubles a group's work), every lane of a group runs the same compiled
+block of steps, and a lane's numbers depend only on its own data and key, so the decoder,
+which runs each group with the labels it knows so far, reproduces them bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from mdl.codec.container import pack, read_varints, require, unpack, varints
+from mdl.codec.errors import CodecError
+from mdl.codec.stream import LabelChunkDecoder, label_chunk_sections
+from mdl.codes.data import categorical_bits
+from mdl.compress.files import split_params
+from mdl.estimators.report import DescriptionLength
+from mdl.estimators.validation import check_labelled
+
+TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 33))
+KIND = "PREQ"
+UNIT_TEMPERATURE = int(np.argmin(np.abs(np.log(TEMPERATURES))))  # index of T = 1
+
+
+class PrequentialSettings(NamedTuple):
+    """Everything both ends must agree on (besides the inputs and the model family)."""
+
+    boundaries: tuple[int, ...]
+    num_classes: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    max_epochs: int = 30
+    min_steps: int = 100
+    eval_every: int = 50
+    patience: int = 5
+    holdout_fraction: float = 0.1
+    seed: int = 0
+    calibrate: bool = True
+
+
+def chunk_boundaries(n: int, first: int = 8, schedule=None) -> tuple[int, ...]:
+    """Chunk boundaries ``(t_0, ..., t_s = n)``: ``schedule`` if given (strictly increasing,
+    ``2 <= t_0``, last ``<= n``; ``n`` is appended when missing), else doubling from ``first``.
+    """
+    if n < 2:
+        raise ValueError(f"the prequential code needs at least 2 examples; got {n}")
+    if schedule is None:
+        if not 2 <= first < n:
+            raise ValueError(f"first chunk must be in [2, {n - 1}] for {n} examples; got {first}")
+        bounds = [first]
+        while bounds[-1] * 2 < n:
+            bounds.append(bounds[-1] * 2)
+        return (*bounds, n)
+    bounds = [int(t) for t in schedule]
+    if not bounds or bounds[0] < 2:
+        raise ValueError(f"schedule must start at >= 2 examples (the first chunk); got {bounds}")
+    if any(b <= a for a, b in zip(bounds, bounds[1:], strict=False)):
+        raise ValueError(f"schedule must be strictly increasing; got {bounds}")
+    if bounds[-1] > n:
+        raise ValueError(f"schedule ends at {bounds[-1]}, beyond the {n} examples of the data")
+    if len(bounds) == 1 and bounds[0] == n:
+        raise ValueError(f"schedule {bounds} leaves nothing for a model to code")
+    return tuple(bounds) if bounds[-1] == n else (*bounds, n)
+
+
+class _Lane(NamedTuple):
+    index: int  # chunk k: trained on [0, t_k), codes [t_k, t_{k+1})
+    fit_size: int  # examples it trains on: [0, fit_size)
+    holdout: tuple[int, int]  # [start, stop) of its held-out slice
+    chunk: tuple[int, int]  # [start, stop) it codes
+    max_steps: int
+
+
+def _lanes(s: PrequentialSettings) -> list[_Lane]:
+    lanes = []
+    for k, (seen, stop) in enumerate(zip(s.boundaries[:-1], s.boundaries[1:], strict=True)):
+        held = max(1, int(round(s.holdout_fraction * seen)))
+        fit_size = seen - held
+        steps = max(s.min_steps, math.ceil(s.max_epochs * fit_size / s.batch_size))
+        steps = s.eval_every * math.ceil(steps / s.eval_every)
+        lanes.append(_Lane(k, fit_size, (fit_size, seen), (seen, stop), steps))
+    return lanes
+
+
+def _groups(lanes: list[_Lane]) -> list[list[_Lane]]:
+    """Consecutive lanes in groups whose padded work (size x longest) stays within twice the
+    work of training them one by one."""
+    groups, current = [], []
+    for lane in lanes:
+        trial = [*current, lane]
+        padded = len(trial) * max(item.max_steps for item in trial)
+        if current and padded > 2 * sum(item.max_steps for item in trial):
+            groups.append(current)
+            trial = [lane]
+        current = trial
+    return [*groups, current] if current else groups
+
+
+class _Programs(NamedTuple):
+    block: Callable
+    heldout_bits: Callable
+    select: Callable
+
+
+_PROGRAMS: dict = {}
+
+
+def _programs(graphdef, settings: PrequentialSettings, holdout_size: int) -> _Programs:
+    cache_key = (graphdef, settings.batch_size, settings.learning_rate, settings.eval_every)
+    cache_key += (holdout_size,)
+    if cache_key in _PROGRAMS:
+        return _PROGRAMS[cache_key]
+    optimizer = optax.adam(settings.learning_rate)
+    temperatures = jnp.asarray(TEMPERATURES, jnp.float32)
+
+    def lane_block(state, key, fit_size, x, y):
+        def body(carry, step_key):
+            params, opt_state = carry
+            index = jax.random.randint(step_key, (settings.batch_size,), 0, fit_size)
+            xb, yb = x[index], y[index]
+
+            def loss(p):
+                return categorical_bits(nnx.merge(graphdef, p)(xb), yb).mean()
+
+            grads = jax.grad(loss)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), None
+
+        state, _ = jax.lax.scan(body, state, jax.random.split(key, settings.eval_every))
+        return state
+
+    def lane_heldout_bits(params, start, count, x, y):
+        offsets = jnp.arange(holdout_size)
+        index = jnp.minimum(start + offsets, x.shape[0] - 1)
+        logits = nnx.merge(graphdef, params)(x[index])
+        bits = jax.vmap(lambda t: categorical_bits(logits / t, y[index]))(temperatures)
+        return jnp.sum(jnp.where(offsets < count, bits, 0.0), axis=1)  # [temperatures]
+
+    def select(mask, new, old):
+        def pick(a, b):
+            return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+        return jax.tree.map(pick, new, old)
+
+    programs = _Programs(
+        jax.jit(jax.vmap(lane_block, in_axes=(0, 0, 0, None, None))),
+        jax.jit(jax.vmap(lane_heldout_bits, in_axes=(0, 0, 0, None, None))),
+        jax.jit(select),
+    )
+    _PROGRAMS[cache_key] = programs
+    return programs
+
+
+def _stack(tree, count: int):
+    return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (count, *leaf.shape)), tree)
+
+
+def _train_group(group, graphdef, params, settings, x, y):
+    """Train a group's lanes together; returns per lane ``(best params, temperature)``."""
+    holdout_size = max(lane.holdout[1] - lane.holdout[0] for lane in group)
+    programs = _programs(graphdef, settings, holdout_size)
+    optimizer = optax.adam(settings.learning_rate)
+    count = len(group)
+    state = (_stack(params, count), _stack(optimizer.init(params), count))
+    fit_sizes = jnp.asarray([lane.fit_size for lane in group], jnp.int32)
+    starts = jnp.asarray([lane.holdout[0] for lane in group], jnp.int32)
+    counts = jnp.asarray([lane.holdout[1] - lane.holdout[0] for lane in group], jnp.int32)
+    max_steps = np.asarray([lane.max_steps for lane in group])
+    lane_keys = [jax.random.fold_in(jax.random.key(settings.seed), lane.index) for lane in group]
+    unit = UNIT_TEMPERATURE
+
+    best_params = state[0]
+    best_bits = programs.heldout_bits(best_params, starts, counts, x, y)[:, unit]
+    best_bits = np.asarray(best_bits, np.float64)
+    active = np.ones(count, bool)
+    waited = np.zeros(count, int)
+    done_steps, block = 0, 0
+    while active.any():
+        keys = jnp.stack([jax.random.fold_in(k, block) for k in lane_keys])
+        new_state = programs.block(state, keys, fit_sizes, x, y)
+        state = programs.select(jnp.asarray(active), new_state, state)
+        done_steps += settings.eval_every
+        block += 1
+        bits = np.asarray(
+            programs.heldout_bits(state[0], starts, counts, x, y)[:, unit], np.float64
+        )
+        improved = active & (bits < best_bits)
+        best_params = programs.select(jnp.asarray(improved), state[0], best_params)
+        best_bits = np.where(improved, bits, best_bits)
+        waited = np.where(improved, 0, waited + 1)
+        active &= (waited < settings.patience) & (done_steps < max_steps)
+    if settings.calibrate:
+        by_temperature = np.asarray(programs.heldout_bits(best_params, starts, counts, x, y))
+        temperatures = [TEMPERATURES[int(np.argmin(row))] for row in by_temperature]
+    else:
+        temperatures = [1.0] * count
+    return [
+        (jax.tree.map(lambda leaf, i=i: leaf[i], best_params), temperatures[i])
+        for i in range(count)
+    ]
+
+
+_PREDICT: dict = {}
+
+
+def _chunk_probs(graphdef, params, x_chunk, temperature: float) -> np.ndarray:
+    """float64 ``softmax(logits / T)`` for one chunk: one jitted program, the same shapes in
+    the encoder and the decoder, so both get the same probabilities bit for bit."""
+    if graphdef not in _PREDICT:
+        _PREDICT[graphdef] = jax.jit(lambda p, xb: nnx.merge(graphdef, p)(xb))
+    logits = np.asarray(_PREDICT[graphdef](params, x_chunk), np.float64) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _initial_params(model_fn, seed: int):
+    graphdef, params = split_params(model_fn(nnx.Rngs(seed)))
+    return graphdef, params
+
+
+def _settings(n, num_classes, first, schedule, options) -> PrequentialSettings:
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2; got {num_classes}")
+    settings = PrequentialSettings(chunk_boundaries(n, first, schedule), num_classes, **options)
+    # The file stores these two as float32; the encoder trains with the stored values too, or
+    # the decoder's retraining would differ.
+    settings = settings._replace(
+        learning_rate=float(np.float32(settings.learning_rate)),
+        holdout_fraction=float(np.float32(settings.holdout_fraction)),
+    )
+    if settings.batch_size < 1 or settings.eval_every < 1 or settings.patience < 1:
+        raise ValueError("batch_size, eval_every and patience must be >= 1")
+    if not 0 < settings.holdout_fraction < 1:
+        raise ValueError(f"holdout_fraction must be in (0, 1); got {settings.holdout_fraction}")
+    return settings
+
+
+def _run(x, y, model_fn, settings: PrequentialSettings):
+    """Train every chunk model on the true labels; per chunk ``(probs, temperature)``."""
+    graphdef, params = _initial_params(model_fn, settings.seed)
+    xs, ys = jnp.asarray(x), jnp.asarray(y)
+    out = []
+    for group in _groups(_lanes(settings)):
+        for lane, (p, t) in zip(
+            group, _train_group(group, graphdef, params, settings, xs, ys), strict=True
+        ):
+            start, stop = lane.chunk
+            out.append((lane, _chunk_probs(graphdef, p, x[start:stop], t), t))
+    return out
+
+
+def prequential(
+    model_fn: Callable[[nnx.Rngs], nnx.Module],
+    x,
+    y,
+    *,
+    num_classes: int,
+    first: int = 8,
+    schedule=None,
+    **options,
+) -> DescriptionLength:
+    """The prequential code length of labels ``y`` given inputs ``x`` (module doc), in bits.
+
+    Args:
+      model_fn: ``rngs -> fresh model``; every chunk model starts from ``model_fn(Rngs(seed))``.
+      x, y: the data, in the order it is transmitted (shuffle beforehand if it is sorted).
+      num_classes: K; the first chunk costs ``t_0 log2 K``.
+      first, schedule: see :func:`chunk_boundaries`.
+      options: fields of :class:`PrequentialSettings` (batch_size, learning_rate, max_epochs,
+        min_steps, eval_every, patience, holdout_fraction, seed, calibrate).
+
+    Returns parts ``first_chunk`` and ``model_chunks`` (ideal code lengths) and
+    ``file_overhead``, so the total is the size of :func:`encode_prequential`'s file (written
+    and measured here); ``details`` has the per-chunk table (boundaries, bits, bits per label,
+    temperature).
+    """
+    x, y = check_labelled(x, y)
+    settings = _settings(len(y), num_classes, first, schedule, options)
+    if int(y.max()) >= num_classes:
+        raise ValueError(f"labels go up to {int(y.max())}, beyond num_classes={num_classes}")
+    runs = _run(x, y, model_fn, settings)
+    table, total = [], 0.0
+    for lane, probs, temperature in runs:
+        start, stop = lane.chunk
+        picked = probs[np.arange(stop - start), y[start:stop]]
+        bits = float(-np.sum(np.log2(np.maximum(picked, 1e-300))))
+        total += bits
+        table.append(
+            {
+                "start": start,
+                "stop": stop,
+                "bits": bits,
+                "bits_per_label": bits / (stop - start),
+                "temperature": temperature,
+            }
+        )
+    first_bits = settings.boundaries[0] * math.log2(num_classes)
+    file_bits = 8.0 * len(_encode(settings, y, runs))
+    parts = {
+        "first_chunk": first_bits,
+        "model_chunks": total,
+        # The real file is the ideal length plus the coder's state, settings and container.
+        "file_overhead": max(0.0, file_bits - first_bits - total),
+    }
+    details = {
+        "chunks": table,
+        "boundaries": list(settings.boundaries),
+        "file_bits": file_bits,
+        "ideal_bits": first_bits + total,
+    }
+    return DescriptionLength("prequential", parts, len(y), num_classes, real=True, details=details)
+
+
+def encode_prequential(
+    model_fn, x, y, *, num_classes: int, first: int = 8, schedule=None, **options
+) -> bytes:
+    """The labels as a real prequential code (kind PREQ): the settings (varints and two
+    float32s), then one rANS stream of every chunk, the first with the uniform code and each
+    next with its model's probabilities (:func:`mdl.codec.encode_label_chunks`)."""
+    x, y = check_labelled(x, y)
+    settings = _settings(len(y), num_classes, first, schedule, options)
+    return _encode(settings, y, _run(x, y, model_fn, settings))
+
+
+def _encode(settings: PrequentialSettings, y, runs) -> bytes:
+    t0, k = settings.boundaries[0], settings.num_classes
+    chunks = [(np.full((t0, k), 1.0 / k), y[:t0])]
+    chunks += [(probs, y[lane.chunk[0] : lane.chunk[1]]) for lane, probs, _ in runs]
+    return pack(KIND, {"SETT": _settings_bytes(settings), **label_chunk_sections(chunks)})
+
+
+def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
+    """Recover the labels from :func:`encode_prequential`'s bytes, the inputs ``x`` and the
+    same ``model_fn``: retrain each chunk model on the labels decoded so far."""
+    sections = unpack(data, KIND)
+    settings = _settings_from_bytes(require(sections, "SETT")[0])
+    x = np.asarray(x, np.float32)
+    if settings.boundaries[-1] != len(x):
+        raise CodecError(
+            f"the code holds {settings.boundaries[-1]} labels; x has {len(x)} examples"
+        )
+    decoder = LabelChunkDecoder(sections)
+    k, t0 = settings.num_classes, settings.boundaries[0]
+    y = np.zeros(len(x), np.int64)
+    y[:t0] = decoder.decode(np.full((t0, k), 1.0 / k))
+    graphdef, params = _initial_params(model_fn, settings.seed)
+    xs = jnp.asarray(x)
+    for group in _groups(_lanes(settings)):
+        for position, lane in enumerate(group):
+            # Retrain the group with the labels known now; lane `position` reads only those.
+            trained = _train_group(group, graphdef, params, settings, xs, jnp.asarray(y))
+            p, temperature = trained[position]
+            start, stop = lane.chunk
+            y[start:stop] = decoder.decode(_chunk_probs(graphdef, p, x[start:stop], temperature))
+    decoder.finish()
+    return y
+
+
+_INT_FIELDS = (
+    "num_classes",
+    "batch_size",
+    "max_epochs",
+    "min_steps",
+    "eval_every",
+    "patience",
+    "seed",
+    "calibrate",
+)
+_FLOATS = struct.Struct("<ff")  # learning_rate, holdout_fraction
+
+
+def _settings_bytes(settings: PrequentialSettings) -> bytes:
+    ints = [int(getattr(settings, name)) for name in _INT_FIELDS]
+    b = settings.boundaries
+    deltas = [b[0]] + [hi - lo for lo, hi in zip(b, b[1:], strict=False)]
+    return varints([len(b), *deltas, *ints]) + _FLOATS.pack(
+        settings.learning_rate, settings.holdout_fraction
+    )
+
+
+def _settings_from_bytes(payload: bytes) -> PrequentialSettings:
+    (count,), at = read_varints(payload, 1)
+    if not 1 <= count <= 1 << 16:
+        raise CodecError(f"prequential settings declare {count} chunk boundaries")
+    values, at = read_varints(payload, count + len(_INT_FIELDS), at)
+    if len(payload) != at + _FLOATS.size:
+        raise CodecError("prequential settings section has the wrong length")
+    deltas, ints = values[:count], values[count:]
+    if any(d < 1 for d in deltas) or any(v < 0 for v in ints):
+        raise CodecError("prequential settings hold invalid boundaries or fields")
+    fields = dict(zip(_INT_FIELDS, ints, strict=True))
+    fields["calibrate"] = bool(fields["calibrate"])
+    learning_rate, holdout = _FLOATS.unpack_from(payload, at)
+    return PrequentialSettings(
+        tuple(int(v) for v in np.cumsum(deltas)),
+        learning_rate=float(np.float32(learning_rate)),
+        holdout_fraction=float(holdout),
+        **fields,
+    )
