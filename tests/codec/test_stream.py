@@ -184,3 +184,46 @@ def test_bad_label_input_is_refused():
         encode_labels(probs, np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="probs must sum to 1"):
         encode_labels(probs * 0.9, np.zeros(4, int))
+
+
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    st.integers(2, 8),
+    st.integers(0, 2**32 - 1),
+)
+def test_label_chunks_round_trip_chunk_by_chunk(sizes, classes, seed):
+    from mdl.codec.stream import LabelChunkDecoder, encode_label_chunks
+
+    rng = np.random.default_rng(seed)
+    chunks = []
+    for n in sizes:
+        probs = rng.dirichlet(np.ones(classes), size=n)
+        labels = np.array([rng.choice(classes, p=row) for row in probs], dtype=np.int64)
+        chunks.append((probs, labels))
+    data = encode_label_chunks(chunks)
+    information = sum(-np.log2(p[np.arange(len(y)), y]).sum() for p, y in chunks)
+    assert 8 * len(data) >= information - 64
+    decoder = LabelChunkDecoder(data)
+    for probs, labels in chunks:
+        assert decoder.next_size == len(labels)
+        assert np.array_equal(decoder.decode(probs), labels)
+    assert len(decoder.finish()) == sum(sizes)
+
+
+def test_label_chunks_refuse_truncation_and_wrong_probabilities():
+    from mdl.codec.stream import LabelChunkDecoder, encode_label_chunks
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=50)
+    labels = rng.integers(0, 4, 50)
+    data = encode_label_chunks([(probs[:20], labels[:20]), (probs[20:], labels[20:])])
+    with pytest.raises(CodecError):
+        LabelChunkDecoder(data[:-3])
+    decoder = LabelChunkDecoder(data)
+    decoder.decode(probs[:20])
+    with pytest.raises(ValueError, match=r"needs probs of shape \(30, 4\)"):
+        decoder.decode(probs[:10])
+    other = rng.dirichlet(np.ones(4), size=30)
+    with pytest.raises(CodecError):
+        decoder.decode(other)
+        decoder.finish()
