@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +96,20 @@ def test_sweep_benchmark_smoke():
     summary = run_benchmark_smoke("sweep")
     assert summary["points"] == 8 and summary["speedup"] > 0 and summary["peak_memory_mb"] > 0
     assert summary["end_to_end_speedup"] > 0
+
+
+def test_codelength_table_smoke_orders_the_codes(tmp_path, mnist_dir):
+    from experiments import codelength_table
+
+    summary = codelength_table.main(
+        ["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path)]
+    )
+    for key in ("uniform_bits", "two_part_bits", "variational_bits", "prequential_bits"):
+        assert summary[key] > 0
+        if key != "uniform_bits":
+            assert 0 <= summary[key.replace("_bits", "_test_accuracy")] <= 1
+    assert summary["uniform_bits"] == pytest.approx(3000 * np.log2(10))
+    # On a learnable task the online code beats uniform; float32 parameters do not.
+    assert summary["prequential_bits"] < 0.5 * summary["uniform_bits"]
+    assert summary["float32_two_part_bits"] > 100 * summary["uniform_bits"]
+    assert (tmp_path / "reports.json").exists()

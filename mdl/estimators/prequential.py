@@ -46,6 +46,7 @@ from mdl.codes.data import categorical_bits
 from mdl.compress.files import split_params
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
+from mdl.train import evaluate
 
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 33))
 KIND = "PREQ"
@@ -277,7 +278,8 @@ def _run(x, y, model_fn, settings: PrequentialSettings):
         ):
             start, stop = lane.chunk
             out.append((lane, _chunk_probs(graphdef, p, x[start:stop], t), t))
-    return out
+    last_params, last_temperature = p, t
+    return out, (graphdef, last_params, last_temperature)
 
 
 def prequential(
@@ -288,6 +290,7 @@ def prequential(
     num_classes: int,
     first: int = 8,
     schedule=None,
+    test: tuple | None = None,
     **options,
 ) -> DescriptionLength:
     """The prequential code length of labels ``y`` given inputs ``x`` (module doc), in bits.
@@ -297,6 +300,8 @@ def prequential(
       x, y: the data, in the order it is transmitted (shuffle beforehand if it is sorted).
       num_classes: K; the first chunk costs ``t_0 log2 K``.
       first, schedule: see :func:`chunk_boundaries`.
+      test: optional ``(x_test, y_test)``: the last chunk model's test accuracy goes in
+        ``details["test_accuracy"]``.
       options: fields of :class:`PrequentialSettings` (batch_size, learning_rate, max_epochs,
         min_steps, eval_every, patience, holdout_fraction, seed, calibrate).
 
@@ -309,7 +314,7 @@ def prequential(
     settings = _settings(len(y), num_classes, first, schedule, options)
     if int(y.max()) >= num_classes:
         raise ValueError(f"labels go up to {int(y.max())}, beyond num_classes={num_classes}")
-    runs = _run(x, y, model_fn, settings)
+    runs, (graphdef, last_params, _) = _run(x, y, model_fn, settings)
     table, total = [], 0.0
     for lane, probs, temperature in runs:
         start, stop = lane.chunk
@@ -339,6 +344,9 @@ def prequential(
         "file_bits": file_bits,
         "ideal_bits": first_bits + total,
     }
+    if test is not None:
+        # The last chunk model (trained on all but the last chunk) is the code's final model.
+        details["test_accuracy"] = 1.0 - evaluate(graphdef, last_params, *check_labelled(*test))[1]
     return DescriptionLength("prequential", parts, len(y), num_classes, real=True, details=details)
 
 
@@ -350,7 +358,7 @@ def encode_prequential(
     next with its model's probabilities (:func:`mdl.codec.encode_label_chunks`)."""
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)
-    return _encode(settings, y, _run(x, y, model_fn, settings))
+    return _encode(settings, y, _run(x, y, model_fn, settings)[0])
 
 
 def _encode(settings: PrequentialSettings, y, runs) -> bytes:
