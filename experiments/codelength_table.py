@@ -60,13 +60,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--variational-hidden", type=int, default=32)
     parser.add_argument("--variational-epochs", type=int, default=30)
     parser.add_argument("--prequential-hidden", type=int, default=256)
+    parser.add_argument("--prequential-max-epochs", type=int, default=30)
+    parser.add_argument("--prequential-eval-every", type=int, default=50, help="steps")
+    parser.add_argument("--prequential-patience", type=int, default=5, help="evaluations")
     parser.add_argument("--out", type=Path, default=Path("results/codelength_table"))
     args = parser.parse_args(argv)
 
     data = load("mnist", root=args.data_root, flatten=True)
     order = np.random.default_rng(0).permutation(len(data.y_train))
     data = replace(data, x_train=data.x_train[order], y_train=data.y_train[order])
-    float32_epochs, preq = 10, {}
+    float32_epochs = 10
+    preq = dict(
+        max_epochs=args.prequential_max_epochs,
+        eval_every=args.prequential_eval_every,
+        patience=args.prequential_patience,
+    )
     if args.smoke:
         data = replace(data, x_train=data.x_train[:3000], y_train=data.y_train[:3000])
         args.epochs, args.variational_epochs, float32_epochs = 3, 3, 2

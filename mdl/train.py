@@ -94,7 +94,10 @@ def make_train_step(graphdef, compressor, optimizer, n_train: int, warmup_steps:
         beta_t = beta if constant else beta * jnp.minimum(1.0, step / warmup_steps)
         grads = jax.grad(loss)(trainable, xb, yb, key, beta_t)
         updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        return optax.apply_updates(trainable, updates), opt_state, step + 1
+        params, cstate = optax.apply_updates(trainable, updates)
+        if compressor.update is not None:  # scheduled (not learned) compressor state
+            cstate = compressor.update(cstate, step + 1)
+        return (params, cstate), opt_state, step + 1
 
     return train_step
 

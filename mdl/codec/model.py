@@ -45,6 +45,31 @@ class RawLeaf(NamedTuple):
     values: np.ndarray
 
 
+class SparseLeaf(NamedTuple):
+    """A pruned tensor: which entries are nonzero (coded as i.i.d. Bernoulli(keep_rate) flags,
+    ``n h2(k / n)`` bits, within ``O(log n)`` of ``log2 C(n, k)``) and the kept values at
+    float32 (32 bits each)."""
+
+    values: np.ndarray  # float32, the tensor's shape, zeros where pruned
+
+
+def sparse_leaf_bits(n, k):
+    """Ideal bits of a :class:`SparseLeaf` with ``k`` of ``n`` entries kept, side information
+    (the keep rate, one float32) included: ``n h2(k / n) + 32 k + 32``. Differentiable in
+    ``k`` (an expected count during training)."""
+    import jax.numpy as jnp
+
+    from jax.scipy.special import xlogy
+
+    # xlogy makes 0 log 0 = 0 (all kept or all pruned costs no flags, as in the file); the
+    # clip keeps the gradient finite there (float32 cannot hold 1 - 1e-12).
+    rate = jnp.clip(jnp.asarray(k, jnp.float32) / n, 0.0, 1.0)
+    safe = jnp.clip(rate, 1e-6, 1 - 1e-6)
+    entropy = -(xlogy(rate, safe) + xlogy(1 - rate, 1 - safe)) / math.log(2)
+    flags = n * entropy
+    return flags + 32.0 * k + 32.0
+
+
 def _tag(index: int) -> str:
     if index >= 1000:
         raise ValueError("a model file holds at most 1000 tensors")
@@ -112,9 +137,21 @@ def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
             if not np.all(np.isfinite(values)):
                 raise ValueError(f"leaf {path!r} holds NaN or infinite values")
             symbols, payload, entry = values, values.astype("<f4").tobytes(), ["f"]
+        elif isinstance(leaf, SparseLeaf):
+            values = np.asarray(leaf.values, dtype=np.float32)
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"leaf {path!r} holds NaN or infinite values")
+            flags = (values.reshape(-1) != 0).astype(np.int64)
+            rate = np.float32(flags.mean()) if flags.size else np.float32(0)
+            coded = b""
+            if 0 < rate < 1:
+                coded = _rans_encode(flags, np.array([1 - float(rate), float(rate)]))
+            kept = values.reshape(-1)[flags == 1].astype("<f4").tobytes()
+            symbols, payload, entry = values, coded + kept, ["s", float(rate), len(coded)]
         else:
             raise TypeError(
-                f"leaf {path!r} must be a QuantizedLeaf or RawLeaf; got {type(leaf).__name__}"
+                f"leaf {path!r} must be a QuantizedLeaf, RawLeaf or SparseLeaf; "
+                f"got {type(leaf).__name__}"
             )
         meta.append([path, list(np.shape(symbols)), *entry])
         sections[_tag(index)] = payload
@@ -141,6 +178,28 @@ def _unpack(payload: bytes, what: str):
         return msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as error:  # msgpack raises several unrelated types for bad bytes
         raise CodecError(f"model {what} is not valid MessagePack: {error}") from error
+
+
+def _decode_sparse(path, payload: bytes, rate, flag_bytes, count: int, shape) -> np.ndarray:
+    if not isinstance(rate, float) or not 0 <= rate <= 1 or not isinstance(flag_bytes, int):
+        raise CodecError(f"tensor {path!r}: keep rate must be in [0, 1], flag bytes an integer")
+    if not 0 <= flag_bytes <= len(payload):
+        raise CodecError(
+            f"tensor {path!r}: {flag_bytes} flag bytes in a {len(payload)}-byte payload"
+        )
+    rate32 = float(np.float32(rate))
+    if 0 < rate32 < 1:
+        flags = _rans_decode(payload[:flag_bytes], np.array([1 - rate32, rate32]), count)
+    elif flag_bytes:
+        raise CodecError(f"tensor {path!r}: a keep rate of {rate} needs no flag bytes")
+    else:
+        flags = np.full(count, int(rate32 == 1.0), dtype=np.int64)
+    kept = payload[flag_bytes:]
+    if len(kept) != 4 * int(np.sum(flags)):
+        raise CodecError(f"tensor {path!r}: {len(kept)} value bytes for {int(np.sum(flags))} kept")
+    values = np.zeros(count, np.float32)
+    values[np.asarray(flags) == 1] = np.frombuffer(kept, dtype="<f4")
+    return values.reshape(shape)
 
 
 def decode_model(data: bytes) -> tuple[dict[str, np.ndarray], dict | None]:
@@ -187,6 +246,8 @@ def decode_model(data: bytes) -> tuple[dict[str, np.ndarray], dict | None]:
             if symbols.size and (symbols.min() < lo or symbols.max() > lo + alphabet - 1):
                 raise CodecError(f"tensor {path!r}: decoded bins outside the declared range")
             weights[path] = (symbols.astype(np.float32) * np.float32(step)).reshape(shape)
+        elif entry[2] == "s" and len(entry) == 5:
+            weights[path] = _decode_sparse(path, payload, entry[3], entry[4], count, shape)
         else:
             raise CodecError(f"tensor {path!r}: unknown entry kind {entry[2]!r}")
     if len(sections) != len(meta) + 1 + ("ARCH" in sections):

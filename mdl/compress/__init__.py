@@ -1,15 +1,24 @@
 """Compressors over parameter pytrees (see ``base.py`` for the protocol)."""
 
+from mdl.codec.model import SparseLeaf
 from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
     QuantizedLeaf,
     RawLeaf,
+    chain,
     float32_baseline,
     leaves_with_paths,
+    map_leaves,
     selected_paths,
 )
 from mdl.compress.files import load_compressed, save_compressed, split_params
+from mdl.compress.prune import (
+    constant_sparsity,
+    hard_concrete,
+    magnitude,
+    polynomial_decay_sparsity,
+)
 from mdl.compress.quantize import QuantState, quantizer
 
 __all__ = [
@@ -18,9 +27,16 @@ __all__ = [
     "QuantState",
     "QuantizedLeaf",
     "RawLeaf",
+    "SparseLeaf",
+    "chain",
+    "constant_sparsity",
     "float32_baseline",
+    "hard_concrete",
     "leaves_with_paths",
     "load_compressed",
+    "magnitude",
+    "map_leaves",
+    "polynomial_decay_sparsity",
     "quantizer",
     "save_compressed",
     "selected_paths",

@@ -33,6 +33,9 @@ class Compressor(NamedTuple):
     apply: Callable
     bits: Callable
     finalize: Callable
+    # Optional: ``update(cstate, step) -> cstate``, called by the trainer after every optimizer
+    # step for state that follows a schedule instead of a gradient (magnitude pruning).
+    update: Callable | None = None
 
 
 def path_string(path) -> str:
@@ -48,6 +51,12 @@ def path_string(path) -> str:
 
 def leaves_with_paths(params) -> list[tuple[str, Any]]:
     return [(path_string(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(params)[0]]
+
+
+def map_leaves(params, fn):
+    """``params`` with every leaf replaced by ``fn(path, leaf)`` (same tree structure)."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    return jax.tree_util.tree_unflatten(treedef, [fn(path_string(p), leaf) for p, leaf in flat])
 
 
 def default_selection(path: str, leaf) -> bool:
@@ -107,3 +116,49 @@ def float32_baseline() -> Compressor:
         }
 
     return Compressor(init, apply, bits, finalize)
+
+
+def chain(*compressors: Compressor) -> Compressor:
+    """Compose compressors: each transforms the weights the previous one produced, and the last
+    one writes the code. ``apply`` runs them in order (each with its own key);
+    ``bits``/``finalize`` are the last one's, at the hard output of the ones before it
+    (``chain(hard_concrete(), quantizer())``: gates zero weights, the quantizer's spike prior
+    pays for the zeros). The state is a tuple of the members' states. Like optax's ``chain``.
+    """
+    if not compressors or not all(isinstance(c, Compressor) for c in compressors):
+        raise TypeError("chain needs one or more Compressor instances")
+
+    def _key(key, index):
+        return None if key is None else jax.random.fold_in(key, index)
+
+    def prefix(params, cstate, key=None, upto=None):
+        upto = len(compressors) - 1 if upto is None else upto
+        for index in range(upto):
+            params = compressors[index].apply(params, cstate[index], _key(key, index))
+        return params
+
+    def init(params, key=None):
+        states = []
+        for index, compressor in enumerate(compressors):
+            state = compressor.init(params, _key(key, index))
+            states.append(state)
+            params = compressor.apply(params, state, None)
+        return tuple(states)
+
+    def apply(params, cstate, key=None):
+        return prefix(params, cstate, key, upto=len(compressors))
+
+    def bits(params, cstate):
+        return compressors[-1].bits(prefix(params, cstate), cstate[-1])
+
+    def finalize(params, cstate):
+        return compressors[-1].finalize(prefix(params, cstate), cstate[-1])
+
+    def update(cstate, step):
+        return tuple(
+            c.update(s, step) if c.update is not None else s
+            for c, s in zip(compressors, cstate, strict=True)
+        )
+
+    has_update = any(c.update is not None for c in compressors)
+    return Compressor(init, apply, bits, finalize, update if has_update else None)

@@ -35,7 +35,7 @@ from mdl.compress.base import (
     Selection,
     check_finite_params,
     leaves_with_paths,
-    path_string,
+    map_leaves,
     selected_paths,
 )
 
@@ -133,10 +133,6 @@ def quantizer(
             )
         return state
 
-    def _map(params, fn):
-        flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-        return jax.tree_util.tree_unflatten(treedef, [fn(path_string(p), leaf) for p, leaf in flat])
-
     def apply(params, cstate, key=None):
         keys = {}
         if key is not None and relaxation == "noise":
@@ -156,7 +152,7 @@ def quantizer(
                 k = x + jax.random.uniform(keys[path], x.shape, x.dtype, -0.5, 0.5)
             return k * step
 
-        return _map(params, leaf_fn)
+        return map_leaves(params, leaf_fn)
 
     def bits(params, cstate):
         total = jnp.float32(0.0)
