@@ -39,6 +39,15 @@ from mdl.compress.base import (
 )
 
 
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _flush_subnormal(w):
+    """Subnormal values to exact zeros: XLA on CPU compares them as zero (flush-to-zero) while
+    numpy does not, so without this the count in bits() and the file's pattern could differ."""
+    return jnp.where(jnp.abs(w) >= _TINY, w, jnp.zeros_like(w))
+
+
 def _straight_through_count(expected, hard):
     """The hard count's value with the expected count's gradient."""
     return expected + jax.lax.stop_gradient(hard - expected)
@@ -131,7 +140,8 @@ def hard_concrete(
             if path not in cstate:
                 return w
             k = None if key is None else jax.random.fold_in(key, sorted(cstate).index(path))
-            return w * gate(cstate[path], k)  # broadcasts over the last axis when structured
+            # The gate broadcasts over the last axis when structured.
+            return _flush_subnormal(w * gate(cstate[path], k))
 
         return fn
 
@@ -219,7 +229,7 @@ def magnitude(select: Selection = None, *, schedule: Callable | float = 0.9) -> 
             count = jnp.floor(cstate[path].sparsity * magnitudes.size).astype(jnp.int32)
             # Zero the `count` smallest: everything at or below the count-th smallest magnitude.
             threshold = jnp.where(count > 0, magnitudes[jnp.maximum(count - 1, 0)], -1.0)
-            return jnp.where(jnp.abs(w) > threshold, w, 0.0)
+            return _flush_subnormal(jnp.where(jnp.abs(w) > threshold, w, 0.0))
 
         return fn
 
