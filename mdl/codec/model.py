@@ -58,7 +58,6 @@ def sparse_leaf_bits(n, k):
     (the keep rate, one float32) included: ``n h2(k / n) + 32 k + 32``. Differentiable in
     ``k`` (an expected count during training)."""
     import jax.numpy as jnp
-
     from jax.scipy.special import xlogy
 
     # xlogy makes 0 log 0 = 0 (all kept or all pruned costs no flags, as in the file); the

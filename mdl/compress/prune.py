@@ -38,7 +38,6 @@ from mdl.compress.base import (
     selected_paths,
 )
 
-
 _TINY = float(np.finfo(np.float32).tiny)
 
 

@@ -26,7 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdl.codes.priors import DiscretizedLaplace, DiscretizedLogistic, SpikeAndSlab
+from mdl.codes.priors import (
+    DiscretizedGaussian,
+    DiscretizedLaplace,
+    DiscretizedLogistic,
+    DiscretizedMixture,
+    SpikeAndSlab,
+)
 from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
@@ -39,7 +45,7 @@ from mdl.compress.base import (
     selected_paths,
 )
 
-PRIORS = ("laplace", "logistic", "spike_laplace", "spike_logistic")
+PRIORS = ("laplace", "logistic", "spike_laplace", "spike_logistic", "mixture")
 MIN_PRIOR_SCALE = 0.05  # bins; keeps the slab from collapsing into a degenerate spike
 
 
@@ -49,6 +55,10 @@ class QuantState(NamedTuple):
     log_step: jax.Array
     log_scale: jax.Array  # prior scale in bins, minus MIN_PRIOR_SCALE, log
     spike_logit: jax.Array  # used by spike priors only (still stored, never charged otherwise)
+    # Soft weight-sharing (prior="mixture"): component centers in bins and mixing logits;
+    # log_scale then holds one scale per component. None for the other priors.
+    mixture_loc: jax.Array | None = None
+    mixture_logits: jax.Array | None = None
 
 
 def _round_ste(x):
@@ -57,6 +67,9 @@ def _round_ste(x):
 
 def _make_prior(kind: str, state: QuantState):
     scale = MIN_PRIOR_SCALE + jnp.exp(state.log_scale)
+    if kind == "mixture":
+        components = DiscretizedGaussian(state.mixture_loc, scale)
+        return DiscretizedMixture(state.mixture_logits, components)
     slab = (DiscretizedLogistic if kind.endswith("logistic") else DiscretizedLaplace)(0.0, scale)
     return SpikeAndSlab(state.spike_logit, slab) if kind.startswith("spike") else slab
 
@@ -84,8 +97,11 @@ def _laplace_rate_bits(kind: str, state: QuantState, k):
     return -log_p / math.log(2)
 
 
-def side_scalars(kind: str) -> int:
-    """Side-information scalars per tensor: step, prior scale (and the spike's logit)."""
+def side_scalars(kind: str, components: int = 3) -> int:
+    """Side-information scalars per tensor: step, prior scale (and the spike's logit); for a
+    mixture, the step and each component's center, scale and mixing logit."""
+    if kind == "mixture":
+        return 1 + 3 * components
     return 3 if kind.startswith("spike") else 2
 
 
@@ -95,6 +111,7 @@ def quantizer(
     prior: str = "spike_laplace",
     relaxation: str = "ste",
     init_bits_per_std: float = 4.0,
+    mixture_components: int = 3,
 ) -> Compressor:
     """Quantize the selected leaves with learned steps and a learned discretized prior.
 
@@ -104,11 +121,16 @@ def quantizer(
       prior: ``"laplace"``, ``"logistic"``, ``"spike_laplace"`` or ``"spike_logistic"``.
       relaxation: ``"ste"`` (straight-through rounding) or ``"noise"`` (additive uniform).
       init_bits_per_std: initial step is ``std(w) / init_bits_per_std``.
+      mixture_components: components of the ``"mixture"`` prior (soft weight-sharing: a
+        learned mixture of discretized Gaussians, Ullrich, Meeds, Welling, "Soft weight-sharing
+        for neural network compression", ICLR 2017), the first centered at zero.
     """
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}; got {prior!r}")
     if relaxation not in ("ste", "noise"):
         raise ValueError(f"relaxation must be 'ste' or 'noise'; got {relaxation!r}")
+    if prior == "mixture" and not (isinstance(mixture_components, int) and mixture_components >= 2):
+        raise ValueError(f"mixture_components must be an integer >= 2; got {mixture_components}")
     if not init_bits_per_std > 0:
         raise ValueError(f"init_bits_per_std must be > 0; got {init_bits_per_std}")
 
@@ -126,11 +148,21 @@ def quantizer(
             # bin starts far out in a tail (where the coder's 2^-24 floor would make the file
             # cheaper than the estimate).
             scale = float(np.mean(np.abs(np.round(w / step)))) + 0.5
+            log_scale = jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3)))
             state[path] = QuantState(
                 log_step=jnp.float32(math.log(step)),
-                log_scale=jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3))),
+                log_scale=log_scale,
                 spike_logit=jnp.float32(0.0),
             )
+            if prior == "mixture":
+                # Centers at 0, +-2 scale, +-4 scale, ...; the zero component starts heaviest.
+                m = mixture_components
+                offsets = [0.0] + [2.0 * ((i + 1) // 2) * (-1) ** i for i in range(m - 1)]
+                state[path] = state[path]._replace(
+                    log_scale=jnp.full((m,), log_scale, jnp.float32),
+                    mixture_loc=jnp.asarray(offsets, jnp.float32) * scale,
+                    mixture_logits=jnp.asarray([1.0] + [0.0] * (m - 1), jnp.float32),
+                )
         return state
 
     def apply(params, cstate, key=None):
@@ -164,7 +196,7 @@ def quantizer(
                     rate = _laplace_rate_bits(prior, state, k).sum()
                 else:
                     rate = _make_prior(prior, state).bits(k).sum()
-                total = total + rate + FLOAT32_BITS * side_scalars(prior)
+                total = total + rate + FLOAT32_BITS * side_scalars(prior, mixture_components)
             else:
                 total = total + FLOAT32_BITS * np.size(w)
         return total
