@@ -123,3 +123,45 @@ def param_pytrees(draw, max_leaves: int = 6, max_depth: int = 2, dtype=np.float3
         return st.dictionaries(st.one_of(layer_names, names), children, min_size=1, max_size=3)
 
     return draw(tree(max_depth))
+
+
+@st.composite
+def compressors(draw, groups: bool = True):
+    """``(name, compressor)``: any of mdl's compressors with drawn settings, alone or chained
+    (a pruner before a quantizer), selecting tensors with at least 4 entries and a last axis of
+    at least 2 (what per-group compressors need). For properties every compressor must keep:
+    the estimate is the file, decoding is exact."""
+    from mdl.compress import (
+        chain,
+        hard_concrete,
+        learned_bit_width,
+        magnitude,
+        quantizer,
+    )
+    from mdl.compress.quantize import PRIORS
+
+    def select(path, leaf):
+        return np.size(leaf) >= 4 and np.ndim(leaf) >= 1 and np.shape(leaf)[-1] >= 2
+
+    kind = draw(st.sampled_from(["quantizer", "bit_width", "l0", "magnitude", "chain"]))
+    step_groups = draw(st.sampled_from([1, 2])) if groups else 1
+    if kind == "quantizer":
+        prior = draw(st.sampled_from(PRIORS))
+        return f"quantizer({prior}, groups={step_groups})", quantizer(
+            select, prior=prior, step_groups=step_groups
+        )
+    if kind == "bit_width":
+        return f"learned_bit_width(groups={step_groups})", learned_bit_width(
+            select, groups=step_groups, init_bits=draw(st.floats(2.6, 7.4))
+        )
+    if kind == "l0":
+        structured = draw(st.booleans())
+        return f"hard_concrete(structured={structured})", hard_concrete(
+            select, structured=structured
+        )
+    sparsity = draw(st.floats(0.0, 0.9))
+    if kind == "magnitude":
+        return f"magnitude({sparsity:.2f})", magnitude(select, schedule=sparsity)
+    return f"chain(magnitude({sparsity:.2f}), quantizer)", chain(
+        magnitude(select, schedule=sparsity), quantizer(select, step_groups=step_groups)
+    )

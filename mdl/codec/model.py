@@ -25,7 +25,14 @@ import numpy as np
 
 from mdl.codec import container
 from mdl.codec.errors import CodecError
-from mdl.codec.stream import MAX_SYMBOLS, _prior_table, _rans_decode, _rans_encode
+from mdl.codec.stream import (
+    MAX_SYMBOLS,
+    _prior_table,
+    _rans_decode,
+    _rans_decode_segments,
+    _rans_encode,
+    _rans_encode_segments,
+)
 from mdl.codes.priors import PRIOR_FAMILIES, check_prior, prior_to_json
 
 KIND = "MODL"
@@ -53,6 +60,31 @@ class SparseLeaf(NamedTuple):
     values: np.ndarray  # float32, the tensor's shape, zeros where pruned
 
 
+class GroupedLeaf(NamedTuple):
+    """A tensor quantized per group of its last axis (output units): the channels are cut into
+    ``len(steps)`` contiguous groups (:func:`group_bounds`), group ``g`` is ``symbols[...,
+    group] * steps[g]`` coded with ``priors[g]``. All groups share one rANS stream."""
+
+    symbols: np.ndarray  # int64, the tensor's shape
+    steps: np.ndarray  # float32 [G]
+    priors: tuple  # G priors from mdl.codes.priors
+
+
+def group_bounds(channels: int, groups: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: ``groups`` contiguous, near-equal slices of ``channels``."""
+    if not 1 <= groups <= max(channels, 1):
+        raise ValueError(f"groups must be in [1, {channels}] (the channels); got {groups}")
+    return [(g * channels // groups, (g + 1) * channels // groups) for g in range(groups)]
+
+
+def group_index(channels: int, groups: int) -> np.ndarray:
+    """The group of every channel, ``[channels]`` int32 (for broadcasting per-group values)."""
+    index = np.zeros(channels, np.int32)
+    for g, (start, stop) in enumerate(group_bounds(channels, groups)):
+        index[start:stop] = g
+    return index
+
+
 def sparse_leaf_bits(n, k):
     """Ideal bits of a :class:`SparseLeaf` with ``k`` of ``n`` entries kept, side information
     (the keep rate, one float32) included: ``n h2(k / n) + 32 k + 32``. Differentiable in
@@ -77,7 +109,7 @@ def _tag(index: int) -> str:
 
 # Priors in a model file: [family code, *parameters], a parameter being a nested prior or a
 # list of float32 values. Codes are fixed here, never derived from dict order.
-_FAMILY_CODES = ("laplace", "gaussian", "logistic", "mixture", "spike_and_slab")
+_FAMILY_CODES = ("laplace", "gaussian", "logistic", "mixture", "spike_and_slab", "uniform")
 
 
 def _prior_to_list(prior) -> list:
@@ -121,7 +153,8 @@ def _prior_from_list(items, depth: int = 0):
 
 
 def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
-    """Write finalized leaves (``{path: QuantizedLeaf | RawLeaf}``) to bytes."""
+    """Write finalized leaves (``{path: QuantizedLeaf | GroupedLeaf | SparseLeaf | RawLeaf}``)
+    to bytes."""
     meta, sections = [], {}
     for index, (path, leaf) in enumerate(leaves.items()):
         if isinstance(leaf, QuantizedLeaf):
@@ -136,6 +169,24 @@ def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
             if not np.all(np.isfinite(values)):
                 raise ValueError(f"leaf {path!r} holds NaN or infinite values")
             symbols, payload, entry = values, values.astype("<f4").tobytes(), ["f"]
+        elif isinstance(leaf, GroupedLeaf):
+            symbols = np.asarray(leaf.symbols, dtype=np.int64)
+            steps = np.asarray(leaf.steps, dtype=np.float32).reshape(-1)
+            if symbols.ndim < 1 or len(leaf.priors) != steps.size:
+                raise ValueError(
+                    f"leaf {path!r}: a grouped tensor needs an axis and one prior per step"
+                )
+            segments, groups = [], []
+            for (start, stop), step, prior in zip(
+                group_bounds(symbols.shape[-1], steps.size), steps, leaf.priors, strict=True
+            ):
+                part = symbols[..., start:stop].reshape(-1)
+                lo = int(part.min()) if part.size else 0
+                hi = int(part.max()) if part.size else 0
+                segments.append((part - lo, _prior_table(prior, lo, hi)))
+                groups.append([float(step), lo, hi - lo + 1, _prior_to_list(prior)])
+            payload = _rans_encode_segments(segments)
+            entry = ["g", groups]
         elif isinstance(leaf, SparseLeaf):
             values = np.asarray(leaf.values, dtype=np.float32)
             if not np.all(np.isfinite(values)):
@@ -149,7 +200,7 @@ def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
             symbols, payload, entry = values, coded + kept, ["s", float(rate), len(coded)]
         else:
             raise TypeError(
-                f"leaf {path!r} must be a QuantizedLeaf, RawLeaf or SparseLeaf; "
+                f"leaf {path!r} must be a QuantizedLeaf, GroupedLeaf, RawLeaf or SparseLeaf; "
                 f"got {type(leaf).__name__}"
             )
         meta.append([path, list(np.shape(symbols)), *entry])
@@ -177,6 +228,37 @@ def _unpack(payload: bytes, what: str):
         return msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as error:  # msgpack raises several unrelated types for bad bytes
         raise CodecError(f"model {what} is not valid MessagePack: {error}") from error
+
+
+def _decode_grouped(path, payload: bytes, groups, shape) -> np.ndarray:
+    if not shape or not isinstance(groups, list) or not 1 <= len(groups) <= max(shape[-1], 1):
+        raise CodecError(f"tensor {path!r}: malformed groups for shape {shape}")
+    bounds = group_bounds(shape[-1], len(groups))
+    rows = math.prod(shape[:-1])
+    segments, parsed = [], []
+    for (start, stop), group in zip(bounds, groups, strict=True):
+        if not isinstance(group, list) or len(group) != 4:
+            raise CodecError(f"tensor {path!r}: a group entry must be [step, lo, alphabet, prior]")
+        step, lo, alphabet, description = group
+        if not isinstance(step, float) or not math.isfinite(step):
+            raise CodecError(f"tensor {path!r}: group step must be a finite float")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, alphabet)):
+            raise CodecError(f"tensor {path!r}: group range and alphabet must be integers")
+        if not 1 <= alphabet <= 1 << 24:
+            raise CodecError(f"tensor {path!r}: group alphabet {alphabet} out of range")
+        count = rows * (stop - start)
+        try:
+            table = _prior_table(_prior_from_list(description), lo, lo + alphabet - 1)
+        except (ValueError, TypeError) as error:
+            raise CodecError(f"tensor {path!r}: bad prior ({error})") from error
+        segments.append((table, count))
+        parsed.append((start, stop, step, lo))
+    decoded = _rans_decode_segments(payload, segments)
+    values = np.zeros((rows, shape[-1]), np.float32)
+    for (start, stop, step, lo), symbols in zip(parsed, decoded, strict=True):
+        part = (symbols.astype(np.int64) + lo).astype(np.float32) * np.float32(step)
+        values[:, start:stop] = part.reshape(rows, stop - start)
+    return values.reshape(shape)
 
 
 def _decode_sparse(path, payload: bytes, rate, flag_bytes, count: int, shape) -> np.ndarray:
@@ -245,6 +327,8 @@ def decode_model(data: bytes) -> tuple[dict[str, np.ndarray], dict | None]:
             if symbols.size and (symbols.min() < lo or symbols.max() > lo + alphabet - 1):
                 raise CodecError(f"tensor {path!r}: decoded bins outside the declared range")
             weights[path] = (symbols.astype(np.float32) * np.float32(step)).reshape(shape)
+        elif entry[2] == "g" and len(entry) == 4:
+            weights[path] = _decode_grouped(path, payload, entry[3], shape)
         elif entry[2] == "s" and len(entry) == 5:
             weights[path] = _decode_sparse(path, payload, entry[3], entry[4], count, shape)
         else:

@@ -81,53 +81,77 @@ _SENTINEL_MODEL = constriction.stream.model.Uniform(1 << 16)
 
 
 def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
-    if table.shape[-1] == 1:  # a certain symbol costs nothing; constriction can't model it
+    return _rans_encode_segments([(symbols, table)])
+
+
+def _rans_encode_segments(segments) -> bytes:
+    """One rANS stream of several ``(symbols, table)`` segments, decodable in order (the last
+    segment is pushed first: rANS is a stack). A table of one symbol costs nothing."""
+    coded = [(s, t) for s, t in segments if t.shape[-1] > 1 and np.size(s)]
+    if not coded:
         return b""
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(_SENTINEL, _SENTINEL_MODEL)
-    symbols = np.ascontiguousarray(symbols, dtype=np.int32)
-    if table.ndim == 1:
-        coder.encode_reverse(symbols, constriction.stream.model.Categorical(table, perfect=False))
-    else:
-        family = constriction.stream.model.Categorical(perfect=False)
-        coder.encode_reverse(symbols, family, np.ascontiguousarray(table))
+    for symbols, table in reversed(coded):
+        symbols = np.ascontiguousarray(symbols, dtype=np.int32)
+        if table.ndim == 1:
+            model = constriction.stream.model.Categorical(table, perfect=False)
+            coder.encode_reverse(symbols, model)
+        else:
+            family = constriction.stream.model.Categorical(perfect=False)
+            coder.encode_reverse(symbols, family, np.ascontiguousarray(table))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
 def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
-    if table.shape[-1] == 1:
+    return _rans_decode_segments(payload, [(table, count)])[0]
+
+
+def _rans_decode_segments(payload: bytes, segments) -> list[np.ndarray]:
+    """Inverse of :func:`_rans_encode_segments` given ``[(table, count), ...]``."""
+    coded = [(t, c) for t, c in segments if t.shape[-1] > 1 and c]
+    if not coded:
         if payload:
             raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
-        return np.zeros(count, dtype=np.int32)
+        return [np.zeros(c, dtype=np.int32) for _, c in segments]
     # Every symbol costs at least -log2(max p) bits and, with the state lifted by the
     # sentinel, the output is never shorter than the information content less the coder's
     # 64-bit head: refuse counts the bytes cannot hold before allocating them (1% slack for
     # the coder's quantized probabilities).
-    floor_bits = -np.log2(table.max(axis=-1))
-    floor_bits = floor_bits.sum() if table.ndim == 2 else count * floor_bits
+    floor_bits = 0.0
+    for table, count in coded:
+        floor = -np.log2(table.max(axis=-1))
+        floor_bits += floor.sum() if table.ndim == 2 else count * floor
     if 0.99 * floor_bits > 8 * len(payload) + 64:
+        total = sum(c for _, c in coded)
         raise CodecError(
-            f"stream declares {count} symbols, more than its {len(payload)} bytes can hold"
+            f"stream declares {total} symbols, more than its {len(payload)} bytes can hold"
         )
     if len(payload) % 4:
         raise CodecError(
             f"coded words are {len(payload)} bytes, not a whole number of 32-bit words"
         )
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    decoded = []
     try:
         coder = constriction.stream.stack.AnsCoder(words)
-        if table.ndim == 1:
-            model = constriction.stream.model.Categorical(table, perfect=False)
-            symbols = coder.decode(model, count)
-        else:
-            family = constriction.stream.model.Categorical(perfect=False)
-            symbols = coder.decode(family, np.ascontiguousarray(table))
+        for table, count in segments:
+            if table.shape[-1] == 1 or not count:
+                decoded.append(np.zeros(count, dtype=np.int32))
+            elif table.ndim == 1:
+                model = constriction.stream.model.Categorical(table, perfect=False)
+                decoded.append(np.asarray(coder.decode(model, count), dtype=np.int32))
+            else:
+                family = constriction.stream.model.Categorical(perfect=False)
+                decoded.append(
+                    np.asarray(coder.decode(family, np.ascontiguousarray(table)), np.int32)
+                )
         sentinel = coder.decode(_SENTINEL_MODEL, len(_SENTINEL))
     except Exception as error:  # constriction reports invalid states with assorted types
         raise CodecError(f"rANS stream cannot be decoded: {error}") from error
     if not np.array_equal(sentinel, _SENTINEL) or not coder.is_empty():
         raise CodecError("rANS stream does not end where it should: wrong model, count or bytes")
-    return np.asarray(symbols, dtype=np.int32)
+    return decoded
 
 
 def _prepare(

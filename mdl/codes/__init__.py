@@ -21,6 +21,7 @@ from mdl.codes.priors import (
     DiscretizedLaplace,
     DiscretizedLogistic,
     DiscretizedMixture,
+    DiscretizedUniform,
     SpikeAndSlab,
     probability_table,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "DiscretizedLaplace",
     "DiscretizedLogistic",
     "DiscretizedMixture",
+    "DiscretizedUniform",
     "SpikeAndSlab",
     "bernoulli_bits",
     "categorical_bits",

@@ -119,12 +119,27 @@ class SpikeAndSlab(NamedTuple):
         return jnp.where(k == 0, jnp.logaddexp(log_spike, slab), slab)
 
 
+class DiscretizedUniform(NamedTuple):
+    """Uniform over the ``2 L + 1`` bins ``-L..L`` (``L = half_width``, a whole number): each
+    costs ``log2(2 L + 1)`` bits. The code of a fixed-bit-width grid (learned bit widths)."""
+
+    half_width: Any
+
+    def log_pmf(self, k):
+        check_finite(self.half_width, "half_width")
+        half = jnp.asarray(self.half_width)
+        k = jnp.asarray(k)
+        inside = jnp.abs(k) <= half
+        return jnp.where(inside, -jnp.log(2 * half + 1), -jnp.inf)
+
+
 PRIOR_FAMILIES: dict[str, type] = {
     "laplace": DiscretizedLaplace,
     "gaussian": DiscretizedGaussian,
     "logistic": DiscretizedLogistic,
     "mixture": DiscretizedMixture,
     "spike_and_slab": SpikeAndSlab,
+    "uniform": DiscretizedUniform,
 }
 _FAMILY_NAMES = {cls: name for name, cls in PRIOR_FAMILIES.items()}
 # NamedTuples cannot inherit from a mixin, so the shared methods are attached here.
@@ -148,6 +163,10 @@ def check_prior(prior) -> None:
             check_prior(value)
         elif field == "scale":
             check_positive(value, "scale")
+        elif field == "half_width":
+            values = np.asarray(value, dtype=np.float64)
+            if not np.all((values >= 0) & (values == np.round(values))):
+                raise ValueError(f"half_width must be a whole number >= 0; got {value}")
         else:
             check_finite(value, field)
 

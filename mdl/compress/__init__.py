@@ -1,6 +1,6 @@
 """Compressors over parameter pytrees (see ``base.py`` for the protocol)."""
 
-from mdl.codec.model import SparseLeaf
+from mdl.codec.model import GroupedLeaf, SparseLeaf
 from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
@@ -12,6 +12,7 @@ from mdl.compress.base import (
     map_leaves,
     selected_paths,
 )
+from mdl.compress.bit_width import BitWidthState, learned_bit_width
 from mdl.compress.files import load_compressed, save_compressed, split_params
 from mdl.compress.prune import (
     constant_sparsity,
@@ -23,6 +24,9 @@ from mdl.compress.quantize import QuantState, quantizer
 
 __all__ = [
     "FLOAT32_BITS",
+    "BitWidthState",
+    "GroupedLeaf",
+    "learned_bit_width",
     "Compressor",
     "QuantState",
     "QuantizedLeaf",

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mdl.codec.model import GroupedLeaf, group_bounds, group_index
 from mdl.codes.priors import (
     DiscretizedGaussian,
     DiscretizedLaplace,
@@ -97,6 +98,14 @@ def _laplace_rate_bits(kind: str, state: QuantState, k):
     return -log_p / math.log(2)
 
 
+def _channel_steps(state: QuantState, w):
+    """The step of every weight: a scalar, or per-group steps spread over the last axis."""
+    step = jnp.exp(state.log_step)
+    if step.ndim == 0:
+        return step
+    return step[jnp.asarray(group_index(w.shape[-1], step.shape[0]))]
+
+
 def side_scalars(kind: str, components: int = 3) -> int:
     """Side-information scalars per tensor: step, prior scale (and the spike's logit); for a
     mixture, the step and each component's center, scale and mixing logit."""
@@ -112,6 +121,7 @@ def quantizer(
     relaxation: str = "ste",
     init_bits_per_std: float = 4.0,
     mixture_components: int = 3,
+    step_groups: int = 1,
 ) -> Compressor:
     """Quantize the selected leaves with learned steps and a learned discretized prior.
 
@@ -121,6 +131,9 @@ def quantizer(
       prior: ``"laplace"``, ``"logistic"``, ``"spike_laplace"`` or ``"spike_logistic"``.
       relaxation: ``"ste"`` (straight-through rounding) or ``"noise"`` (additive uniform).
       init_bits_per_std: initial step is ``std(w) / init_bits_per_std``.
+      step_groups: a learned step per tensor (1) or per each of this many contiguous groups of
+        the last axis (output units; at most its size); the bins of all groups share the prior
+        and one stream, and each extra step costs 32 bits.
       mixture_components: components of the ``"mixture"`` prior (soft weight-sharing: a
         learned mixture of discretized Gaussians, Ullrich, Meeds, Welling, "Soft weight-sharing
         for neural network compression", ICLR 2017), the first centered at zero.
@@ -131,6 +144,8 @@ def quantizer(
         raise ValueError(f"relaxation must be 'ste' or 'noise'; got {relaxation!r}")
     if prior == "mixture" and not (isinstance(mixture_components, int) and mixture_components >= 2):
         raise ValueError(f"mixture_components must be an integer >= 2; got {mixture_components}")
+    if not isinstance(step_groups, int) or step_groups < 1:
+        raise ValueError(f"step_groups must be a positive integer; got {step_groups}")
     if not init_bits_per_std > 0:
         raise ValueError(f"init_bits_per_std must be > 0; got {init_bits_per_std}")
 
@@ -144,13 +159,25 @@ def quantizer(
             w = np.asarray(leaves[path], dtype=np.float64)
             spread = float(np.std(w)) or float(np.max(np.abs(w))) or 1e-2
             step = spread / init_bits_per_std
+            log_step = jnp.float32(math.log(step))
+            if step_groups > 1:
+                if w.ndim < 1 or w.shape[-1] < step_groups:
+                    raise ValueError(
+                        f"leaf {path!r} of shape {w.shape} has fewer than "
+                        f"step_groups={step_groups} units"
+                    )
+                spreads = [
+                    float(np.std(w[..., a:b])) or spread
+                    for a, b in group_bounds(w.shape[-1], step_groups)
+                ]
+                log_step = jnp.log(jnp.asarray(spreads, jnp.float32) / init_bits_per_std)
             # Start the prior at the Laplace maximum-likelihood scale of the initial bins, so no
             # bin starts far out in a tail (where the coder's 2^-24 floor would make the file
             # cheaper than the estimate).
             scale = float(np.mean(np.abs(np.round(w / step)))) + 0.5
             log_scale = jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3)))
             state[path] = QuantState(
-                log_step=jnp.float32(math.log(step)),
+                log_step=log_step,
                 log_scale=log_scale,
                 spike_logit=jnp.float32(0.0),
             )
@@ -174,7 +201,7 @@ def quantizer(
         def leaf_fn(path, w):
             if path not in cstate:
                 return w
-            step = jnp.exp(cstate[path].log_step)
+            step = _channel_steps(cstate[path], w)
             x = w / step
             if key is None:
                 k = jnp.round(x)
@@ -191,12 +218,13 @@ def quantizer(
         for path, w in leaves_with_paths(params):
             if path in cstate:
                 state = cstate[path]
-                k = _round_ste(w / jnp.exp(state.log_step))
+                k = _round_ste(w / _channel_steps(state, w))
                 if prior.endswith("laplace"):
                     rate = _laplace_rate_bits(prior, state, k).sum()
                 else:
                     rate = _make_prior(prior, state).bits(k).sum()
-                total = total + rate + FLOAT32_BITS * side_scalars(prior, mixture_components)
+                side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
+                total = total + rate + FLOAT32_BITS * side
             else:
                 total = total + FLOAT32_BITS * np.size(w)
         return total
@@ -209,11 +237,15 @@ def quantizer(
                 state = cstate[path]
                 # The step and the bins are computed exactly as apply() computes them (XLA's
                 # exp and division), so hard weights and decoded weights are the same bits.
-                step = jnp.exp(jnp.asarray(state.log_step, jnp.float32))
-                symbols = np.asarray(jnp.round(jnp.asarray(w, jnp.float32) / step)).astype(np.int64)
-                step = np.float32(step)
+                w32 = jnp.asarray(w, jnp.float32)
+                step = _channel_steps(state, w32)
+                symbols = np.asarray(jnp.round(w32 / step)).astype(np.int64)
                 prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
-                out[path] = QuantizedLeaf(symbols, step, prior_obj)
+                steps = np.asarray(jnp.exp(jnp.asarray(state.log_step, jnp.float32)), np.float32)
+                if steps.ndim == 0:
+                    out[path] = QuantizedLeaf(symbols, np.float32(steps), prior_obj)
+                else:
+                    out[path] = GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)
             else:
                 out[path] = RawLeaf(np.asarray(w, dtype=np.float32))
         return out

@@ -61,7 +61,7 @@ def check_estimate_against_file(params, compressor, cstate):
 
 # Each random pytree compiles anew, so few examples per prior keep this under a minute.
 @pytest.mark.parametrize("prior", PRIORS)
-@settings(max_examples=6)
+@settings(max_examples=3)
 @given(tree=param_pytrees(), scale=st.floats(0.5, 20.0))
 def test_estimate_matches_the_file_on_random_pytrees(prior, tree, scale):
     params = jax.tree.map(lambda x: jnp.asarray(x * scale / 10), tree)
