@@ -134,16 +134,22 @@ def compressors(draw, groups: bool = True):
     from mdl.compress import (
         chain,
         hard_concrete,
+        kmeans,
         learned_bit_width,
         magnitude,
         quantizer,
+        sparse_variational_dropout,
     )
     from mdl.compress.quantize import PRIORS
 
     def select(path, leaf):
         return np.size(leaf) >= 4 and np.ndim(leaf) >= 1 and np.shape(leaf)[-1] >= 2
 
-    kind = draw(st.sampled_from(["quantizer", "bit_width", "l0", "magnitude", "chain"]))
+    kind = draw(
+        st.sampled_from(
+            ["quantizer", "bit_width", "l0", "magnitude", "chain", "kmeans", "variational_dropout"]
+        )
+    )
     step_groups = draw(st.sampled_from([1, 2])) if groups else 1
     if kind == "quantizer":
         prior = draw(st.sampled_from(PRIORS))
@@ -158,6 +164,14 @@ def compressors(draw, groups: bool = True):
         structured = draw(st.booleans())
         return f"hard_concrete(structured={structured})", hard_concrete(
             select, structured=structured
+        )
+    if kind == "kmeans":
+        clusters = draw(st.integers(2, 8))
+        return f"kmeans({clusters})", kmeans(select, clusters=clusters)
+    if kind == "variational_dropout":
+        threshold = draw(st.floats(-2.0, 5.0))
+        return f"sparse_variational_dropout({threshold:.1f})", sparse_variational_dropout(
+            select, threshold=threshold, init_log_sigma2=draw(st.floats(-12.0, 2.0))
         )
     sparsity = draw(st.floats(0.0, 0.9))
     if kind == "magnitude":

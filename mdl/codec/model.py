@@ -60,6 +60,23 @@ class SparseLeaf(NamedTuple):
     values: np.ndarray  # float32, the tensor's shape, zeros where pruned
 
 
+class CodebookLeaf(NamedTuple):
+    """A tensor of shared values: ``centroids[index]``; the indices are coded with their
+    empirical frequencies (stored as float32), the centroids kept at float32."""
+
+    index: np.ndarray  # int64, the tensor's shape, values in [0, K)
+    centroids: np.ndarray  # float32 [K]
+
+
+def _codebook_table(frequencies: np.ndarray) -> np.ndarray:
+    table = np.asarray(frequencies, np.float32).astype(np.float64)
+    if table.ndim != 1 or table.size < 1 or not np.all(np.isfinite(table)) or np.any(table < 0):
+        raise ValueError("codebook frequencies must be finite and non-negative")
+    if table.sum() <= 0:
+        raise ValueError("codebook frequencies sum to zero")
+    return table / table.sum()
+
+
 class GroupedLeaf(NamedTuple):
     """A tensor quantized per group of its last axis (output units): the channels are cut into
     ``len(steps)`` contiguous groups (:func:`group_bounds`), group ``g`` is ``symbols[...,
@@ -187,6 +204,20 @@ def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
                 groups.append([float(step), lo, hi - lo + 1, _prior_to_list(prior)])
             payload = _rans_encode_segments(segments)
             entry = ["g", groups]
+        elif isinstance(leaf, CodebookLeaf):
+            bins = np.asarray(leaf.index, dtype=np.int64)
+            centroids = np.asarray(leaf.centroids, dtype=np.float32).reshape(-1)
+            if not np.all(np.isfinite(centroids)):
+                raise ValueError(f"leaf {path!r} has NaN or infinite centroids")
+            if bins.size and (bins.min() < 0 or bins.max() >= centroids.size):
+                raise ValueError(f"leaf {path!r}: indices must lie in [0, {centroids.size})")
+            counts = np.bincount(bins.reshape(-1), minlength=centroids.size)
+            frequencies = (counts / max(bins.size, 1)).astype(np.float32)
+            payload = (
+                _rans_encode(bins.reshape(-1), _codebook_table(frequencies)) if bins.size else b""
+            )
+            symbols = bins
+            entry = ["c", centroids.tolist(), frequencies.tolist()]
         elif isinstance(leaf, SparseLeaf):
             values = np.asarray(leaf.values, dtype=np.float32)
             if not np.all(np.isfinite(values)):
@@ -200,7 +231,8 @@ def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
             symbols, payload, entry = values, coded + kept, ["s", float(rate), len(coded)]
         else:
             raise TypeError(
-                f"leaf {path!r} must be a QuantizedLeaf, GroupedLeaf, RawLeaf or SparseLeaf; "
+                f"leaf {path!r} must be a QuantizedLeaf, GroupedLeaf, CodebookLeaf, RawLeaf or "
+                "SparseLeaf; "
                 f"got {type(leaf).__name__}"
             )
         meta.append([path, list(np.shape(symbols)), *entry])
@@ -228,6 +260,18 @@ def _unpack(payload: bytes, what: str):
         return msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as error:  # msgpack raises several unrelated types for bad bytes
         raise CodecError(f"model {what} is not valid MessagePack: {error}") from error
+
+
+def _decode_codebook(path, payload, centroids, frequencies, count, shape) -> np.ndarray:
+    try:
+        centroids = np.asarray(centroids, dtype=np.float32).reshape(-1)
+        table = _codebook_table(np.asarray(frequencies, dtype=np.float32))
+    except (ValueError, TypeError) as error:
+        raise CodecError(f"tensor {path!r}: bad codebook ({error})") from error
+    if centroids.size != table.size or not np.all(np.isfinite(centroids)):
+        raise CodecError(f"tensor {path!r}: codebook sizes differ or centroids are not finite")
+    index = _rans_decode(payload, table, count) if count else np.zeros(0, np.int64)
+    return centroids[np.asarray(index, np.int64)].reshape(shape)
 
 
 def _decode_grouped(path, payload: bytes, groups, shape) -> np.ndarray:
@@ -329,6 +373,8 @@ def decode_model(data: bytes) -> tuple[dict[str, np.ndarray], dict | None]:
             weights[path] = (symbols.astype(np.float32) * np.float32(step)).reshape(shape)
         elif entry[2] == "g" and len(entry) == 4:
             weights[path] = _decode_grouped(path, payload, entry[3], shape)
+        elif entry[2] == "c" and len(entry) == 5:
+            weights[path] = _decode_codebook(path, payload, entry[3], entry[4], count, shape)
         elif entry[2] == "s" and len(entry) == 5:
             weights[path] = _decode_sparse(path, payload, entry[3], entry[4], count, shape)
         else:

@@ -1,6 +1,6 @@
 """Compressors over parameter pytrees (see ``base.py`` for the protocol)."""
 
-from mdl.codec.model import GroupedLeaf, SparseLeaf
+from mdl.codec.model import CodebookLeaf, GroupedLeaf, SparseLeaf
 from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
@@ -19,11 +19,16 @@ from mdl.compress.prune import (
     hard_concrete,
     magnitude,
     polynomial_decay_sparsity,
+    sparse_variational_dropout,
 )
 from mdl.compress.quantize import QuantState, quantizer
+from mdl.compress.share import kmeans
 
 __all__ = [
     "FLOAT32_BITS",
+    "CodebookLeaf",
+    "kmeans",
+    "sparse_variational_dropout",
     "BitWidthState",
     "GroupedLeaf",
     "learned_bit_width",

@@ -246,3 +246,80 @@ def magnitude(select: Selection = None, *, schedule: Callable | float = 0.9) -> 
         return {path: MagnitudeState(value) for path in cstate}
 
     return Compressor(init, apply, bits, finalize, update)
+
+
+# --- Sparse variational dropout ---------------------------------------------------------------
+
+# Molchanov, Ashukha, Vetrov's fit of -KL(q || log-uniform prior) as a function of log alpha.
+_K1, _K2, _K3 = 0.63576, 1.87320, 1.48695
+
+
+class DropoutState(NamedTuple):
+    log_sigma2: jax.Array  # the weight's shape: the posterior's log variance
+
+
+def sparse_variational_dropout(
+    select: Selection = None, *, threshold: float = 3.0, init_log_sigma2: float = -10.0
+) -> Compressor:
+    """Sparse variational dropout (Molchanov, Ashukha, Vetrov, "Variational dropout sparsifies
+    deep neural networks", ICML 2017): each selected weight is ``N(theta, sigma^2)``, trained
+    with additive reparameterization ``theta + sigma eps``; ``log alpha = log sigma^2 - log
+    theta^2`` measures its noise, and weights with ``log alpha >= threshold`` are pruned.
+
+    ``bits()`` has the value of the pruned tensors' file (``SparseLeaf``: ``n h2(k/n) + 32 k``)
+    and the gradient of the approximate KL to the log-uniform prior (in bits), the regularizer
+    that drives ``alpha`` up: an estimate that trains like the paper and counts like the file.
+    """
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite; got {threshold}")
+
+    def init(params, key=None):
+        check_finite_params(params)
+        leaves = dict(leaves_with_paths(params))
+        return {
+            path: DropoutState(jnp.full(np.shape(leaves[path]), init_log_sigma2, jnp.float32))
+            for path in selected_paths(params, select)
+        }
+
+    def log_alpha(state, w):
+        return jnp.clip(state.log_sigma2 - jnp.log(w**2 + 1e-8), -10.0, 10.0)
+
+    def pruned(cstate):
+        def fn(path, w):
+            if path not in cstate:
+                return w
+            return _flush_subnormal(jnp.where(log_alpha(cstate[path], w) < threshold, w, 0.0))
+
+        return fn
+
+    def apply(params, cstate, key=None):
+        if key is None:
+            return map_leaves(params, pruned(cstate))
+
+        def noisy(path, w):
+            if path not in cstate:
+                return w
+            k = jax.random.fold_in(key, sorted(cstate).index(path))
+            sigma = jnp.exp(0.5 * cstate[path].log_sigma2)
+            return w + sigma * jax.random.normal(k, w.shape, w.dtype)
+
+        return map_leaves(params, noisy)
+
+    def kl_bits(params, cstate):
+        total = jnp.float32(0.0)
+        for path, w in leaves_with_paths(params):
+            if path in cstate:
+                la = log_alpha(cstate[path], w)
+                neg_kl = _K1 * jax.nn.sigmoid(_K2 + _K3 * la) - 0.5 * jnp.log1p(jnp.exp(-la)) - _K1
+                total = total - jnp.sum(neg_kl) / math.log(2)
+        return total
+
+    def bits(params, cstate):
+        file_bits = _pruned_bits(params, cstate, pruned(cstate))
+        surrogate = kl_bits(params, cstate)
+        return surrogate + jax.lax.stop_gradient(file_bits - surrogate)
+
+    def finalize(params, cstate):
+        return _finalize_pruned(params, cstate, pruned(cstate))
+
+    return Compressor(init, apply, bits, finalize)

@@ -124,3 +124,67 @@ def test_more_groups_than_units_is_refused():
         learned_bit_width(groups=8).init({"w": jnp.ones((3, 4))})
     with pytest.raises(ValueError, match="fewer than step_groups=8 units"):
         quantizer(step_groups=8).init({"w": jnp.ones((3, 4))})
+
+
+def test_kmeans_centroids_are_a_lloyd_fixed_point():
+    from mdl.compress.share import kmeans_centroids
+
+    values = np.random.default_rng(0).normal(size=500)
+    centers = kmeans_centroids(values, 5, iterations=100).astype(np.float64)
+    assignment = np.argmin(np.abs(values[:, None] - centers[None]), axis=1)
+    for c in range(5):  # each center is the mean of the values nearest to it
+        assert centers[c] == pytest.approx(values[assignment == c].mean(), rel=1e-5)
+    assert np.all(np.diff(centers) > 0)
+
+
+def test_kmeans_fine_tuning_and_variational_dropout_keep_the_protocol():
+    from mdl.compress import kmeans, sparse_variational_dropout
+
+    data = load("digits")
+    trained = fit(
+        MLP([64, 32, 10], rngs=nnx.Rngs(0)),
+        data,
+        optimizer=optax.adam(3e-3),
+        epochs=5,
+        batch_size=64,
+        progress=False,
+    )
+    shared = kmeans(clusters=8)
+    tuned = fit(
+        trained.model,
+        data,
+        compressor=shared,
+        optimizer=optax.adam(1e-3),
+        epochs=1,
+        batch_size=64,
+        beta=1.0,
+        progress=False,
+    )
+    _, params = split_params(tuned.model)
+    for path, w in leaves_with_paths(shared.apply(params, tuned.cstate)):
+        if path in tuned.cstate:
+            assert len(np.unique(np.asarray(w))) <= 8
+    check_protocol(params, shared, tuned.cstate)
+
+    dropout = sparse_variational_dropout()
+    result = fit(
+        MLP([64, 32, 10], rngs=nnx.Rngs(0)),
+        data,
+        compressor=dropout,
+        optimizer=optax.adam(1e-2),
+        epochs=8,
+        batch_size=64,
+        beta=1.0,
+        progress=False,
+    )
+    _, params = split_params(result.model)
+    hard = dropout.apply(params, result.cstate)
+    zeros = np.mean(
+        [np.mean(np.asarray(w) == 0) for p, w in leaves_with_paths(hard) if p in result.cstate]
+    )
+    assert zeros > 0.2  # the KL term pushed alpha past the threshold for many weights
+    check_protocol(params, dropout, result.cstate)
+    with pytest.raises(ValueError, match="clusters must be an integer in"):
+        kmeans(clusters=1)
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        sparse_variational_dropout(threshold=float("inf"))

@@ -1,0 +1,103 @@
+"""Weight sharing after training: k-means clustering of each tensor's weights (Han, Mao,
+Dally, "Deep compression", ICLR 2016).
+
+Each selected tensor is described by ``K`` centroids (float32) and, per weight, the index of
+its centroid, coded with the indices' empirical frequencies: ``sum_j -log2 f(c_j)`` bits (the
+tensor's entropy), plus 32 bits per centroid and 32 per stored frequency. Centroids start from
+Lloyd's iterations on quantile-initialized centers and stay learnable (the assignment is held
+fixed inside a step, so fine-tuning moves the shared values, as in Deep Compression). Soft
+weight-sharing during training is ``quantizer(prior="mixture")``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mdl.codec.model import CodebookLeaf, RawLeaf
+from mdl.compress.base import (
+    FLOAT32_BITS,
+    Compressor,
+    Selection,
+    check_finite_params,
+    leaves_with_paths,
+    map_leaves,
+    selected_paths,
+)
+
+
+class CodebookState(NamedTuple):
+    centroids: jax.Array  # [K]
+
+
+def kmeans_centroids(values: np.ndarray, clusters: int, iterations: int = 30) -> np.ndarray:
+    """1-D k-means (Lloyd) from quantile-spaced centers; deterministic, float32 ``[K]``."""
+    values = np.asarray(values, np.float64).reshape(-1)
+    centers = np.quantile(values, (np.arange(clusters) + 0.5) / clusters)
+    for _ in range(iterations):
+        assignment = np.argmin(np.abs(values[:, None] - centers[None, :]), axis=1)
+        for c in range(clusters):
+            members = values[assignment == c]
+            if members.size:
+                centers[c] = members.mean()
+    return np.asarray(centers, np.float32)
+
+
+def kmeans(select: Selection = None, *, clusters: int = 16) -> Compressor:
+    """Cluster every selected tensor's weights into ``clusters`` shared values (module doc)."""
+    if not isinstance(clusters, int) or not 2 <= clusters <= 1 << 16:
+        raise ValueError(f"clusters must be an integer in [2, 65536]; got {clusters}")
+
+    def init(params, key=None):
+        check_finite_params(params)
+        leaves = dict(leaves_with_paths(params))
+        return {
+            path: CodebookState(jnp.asarray(kmeans_centroids(leaves[path], clusters)))
+            for path in selected_paths(params, select)
+        }
+
+    def assignment(w, centroids):
+        return jnp.argmin(jnp.abs(w[..., None] - jax.lax.stop_gradient(centroids)), axis=-1)
+
+    def apply(params, cstate, key=None):
+        def fn(path, w):
+            if path not in cstate:
+                return w
+            return cstate[path].centroids[assignment(w, cstate[path].centroids)]
+
+        return map_leaves(params, fn)
+
+    def bits(params, cstate):
+        total = jnp.float32(0.0)
+        for path, w in leaves_with_paths(params):
+            if path not in cstate:
+                total = total + FLOAT32_BITS * np.size(w)
+                continue
+            counts = jnp.bincount(
+                assignment(w, cstate[path].centroids).reshape(-1), length=clusters
+            ).astype(jnp.float32)
+            used = counts > 0
+            freqs = counts / np.size(w)
+            entropy = -jnp.sum(jnp.where(used, counts * jnp.log2(jnp.where(used, freqs, 1.0)), 0.0))
+            total = total + entropy + 2 * FLOAT32_BITS * clusters
+        return total
+
+    def finalize(params, cstate):
+        check_finite_params(params)
+        out = {}
+        for path, w in leaves_with_paths(params):
+            if path not in cstate:
+                out[path] = RawLeaf(np.asarray(w, np.float32))
+                continue
+            centroids = np.asarray(cstate[path].centroids, np.float32)
+            index = np.asarray(assignment(jnp.asarray(w), jnp.asarray(centroids))).astype(np.int64)
+            out[path] = CodebookLeaf(index, centroids)
+        return out
+
+    return Compressor(init, apply, bits, finalize)
+
+
+__all__ = ["CodebookState", "kmeans", "kmeans_centroids"]
