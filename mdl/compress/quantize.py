@@ -75,26 +75,31 @@ def _make_prior(kind: str, state: QuantState):
     return SpikeAndSlab(state.spike_logit, slab) if kind.startswith("spike") else slab
 
 
-def _laplace_rate_bits(kind: str, state: QuantState, k):
-    """``-log2 P(k)`` per bin for the zero-centered (spike-)Laplace prior, in closed form.
+def _laplace_rate_sum_bits(kind: str, state: QuantState, k):
+    """``sum_j -log2 P(k_j)`` for the zero-centered (spike-)Laplace prior, in closed form.
 
     With scale ``b``: ``P(0) = 1 - e^{-1/(2b)}`` and, for ``k != 0``,
-    ``P(k) = (1/2) e^{-(|k| - 1/2)/b} (1 - e^{-1/b})``: linear in ``|k|``. The same pmf as
-    ``DiscretizedLaplace(0, b)`` (which the codec evaluates), at the cost of an ``abs`` and a
-    multiply-add per weight instead of several transcendentals: the rate term then costs
-    little next to the network's own step.
+    ``P(k) = (1/2) e^{-(|k| - 1/2)/b} (1 - e^{-1/b})``: ``-log2 P(k)`` is linear in ``|k|``,
+    so the tensor's rate depends on the weights only through the number of zero bins and
+    ``S = sum |k|`` over the others. The same pmf as ``DiscretizedLaplace(0, b)`` (which the
+    codec evaluates), at the cost of one fused reduction over the weights (an ``abs`` and a
+    sum) instead of several transcendentals per weight: the rate then costs little next to
+    the network's own step. Gradients reach ``k`` (straight-through) through ``S``.
     """
     b = MIN_PRIOR_SCALE + jnp.exp(state.log_scale)
     log_zero = jnp.log(-jnp.expm1(-0.5 / b))
     log_nonzero_base = math.log(0.5) + jnp.log(-jnp.expm1(-1.0 / b)) + 0.5 / b
     magnitude = jnp.abs(k)
-    log_p = jnp.where(magnitude < 0.5, log_zero, log_nonzero_base - magnitude / b)
+    nonzero = jax.lax.stop_gradient(magnitude >= 0.5)
+    n_nonzero = jnp.sum(nonzero).astype(jnp.float32)
+    n_zero = jnp.float32(np.size(k)) - n_nonzero
+    total_magnitude = jnp.sum(jnp.where(nonzero, magnitude, 0.0))
     if kind.startswith("spike"):
         log_spike = jax.nn.log_sigmoid(state.spike_logit)
         log_rest = jax.nn.log_sigmoid(-state.spike_logit)
-        log_p = jnp.where(
-            magnitude < 0.5, jnp.logaddexp(log_spike, log_rest + log_zero), log_rest + log_p
-        )
+        log_zero = jnp.logaddexp(log_spike, log_rest + log_zero)
+        log_nonzero_base = log_rest + log_nonzero_base
+    log_p = n_zero * log_zero + n_nonzero * log_nonzero_base - total_magnitude / b
     return -log_p / math.log(2)
 
 
@@ -220,7 +225,7 @@ def quantizer(
                 state = cstate[path]
                 k = _round_ste(w / _channel_steps(state, w))
                 if prior.endswith("laplace"):
-                    rate = _laplace_rate_bits(prior, state, k).sum()
+                    rate = _laplace_rate_sum_bits(prior, state, k)
                 else:
                     rate = _make_prior(prior, state).bits(k).sum()
                 side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
