@@ -37,13 +37,19 @@ FAMILIES = ("MLP", "LeNet5")
 def structure_bits(model: nnx.Module) -> float:
     """Bits to name ``model``'s architecture: its family, then its integers (log* each).
 
-    MLP ``sizes``: ``log*(len(sizes)) + sum log*(size)``; LeNet-5: ``log*(num_classes)``.
+    MLP ``sizes``: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W``
+    when pooling); LeNet-5: ``log*(num_classes)``.
     Models outside :mod:`mdl.models` raise ValueError: pass ``structure=`` yourself.
     """
     family = math.log2(len(FAMILIES))
     if isinstance(model, MLP):
         sizes = list(model.sizes)
-        return family + float(log_star_bits(len(sizes))) + float(np.sum(log_star_bits(sizes)))
+        bits = family + float(log_star_bits(len(sizes))) + float(np.sum(log_star_bits(sizes)))
+        # The input pooling (1 = none) and, when pooling, the image's height and width.
+        bits += float(log_star_bits(model.pool))
+        if model.pool > 1:
+            bits += float(np.sum(log_star_bits(list(model.image_shape))))
+        return bits
     if isinstance(model, LeNet5):
         return family + float(log_star_bits(int(model.fc2.out_features)))
     raise ValueError(

@@ -30,7 +30,10 @@ def describe(model: nnx.Module) -> dict | None:
     if isinstance(model, LeNet5):
         return {"name": "LeNet5", "num_classes": int(model.fc2.out_features)}
     if isinstance(model, MLP) and model.activation is jax.nn.relu:
-        return {"name": "MLP", "sizes": list(model.sizes)}
+        arch = {"name": "MLP", "sizes": list(model.sizes)}
+        if model.pool > 1:
+            arch |= {"pool": model.pool, "image_shape": list(model.image_shape)}
+        return arch
     return None
 
 
@@ -40,5 +43,9 @@ def build(arch: dict, seed: int = 0) -> nnx.Module:
     if name == "LeNet5":
         return LeNet5(rngs=nnx.Rngs(seed), num_classes=int(arch.get("num_classes", 10)))
     if name == "MLP":
-        return MLP([int(s) for s in arch["sizes"]], rngs=nnx.Rngs(seed))
+        pool = int(arch.get("pool", 1))
+        image_shape = tuple(int(v) for v in arch["image_shape"]) if pool > 1 else None
+        return MLP(
+            [int(s) for s in arch["sizes"]], pool=pool, image_shape=image_shape, rngs=nnx.Rngs(seed)
+        )
     raise ValueError(f"unknown architecture description {arch!r}; pass a model template")

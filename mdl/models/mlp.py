@@ -12,6 +12,11 @@ from flax import nnx
 class MLP(nnx.Module):
     """Fully connected network ``sizes[0] -> ... -> sizes[-1]``; inputs are flattened first.
 
+    With ``pool > 1`` and ``image_shape = (H, W)``, each input image (given as ``[..., H, W]``
+    or flattened ``[..., H * W]``) is first average-pooled over ``pool x pool`` blocks, a fixed
+    (parameter-free) downsampling, so ``sizes[0] = (H / pool) * (W / pool)``: fewer weights to
+    describe for the same architecture family.
+
     Parameter count: ``sum_i (sizes[i] + 1) * sizes[i + 1]``.
     """
 
@@ -20,11 +25,26 @@ class MLP(nnx.Module):
         sizes: Sequence[int],
         *,
         activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
+        pool: int = 1,
+        image_shape: tuple[int, int] | None = None,
         rngs: nnx.Rngs,
     ):
         sizes = list(sizes)
         if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"sizes must be at least two positive integers; got {sizes}")
+        if not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"pool must be a positive integer; got {pool}")
+        if pool > 1:
+            if image_shape is None or len(image_shape) != 2:
+                raise ValueError("pool > 1 needs image_shape=(height, width)")
+            height, width = image_shape
+            if height % pool or width % pool or (height // pool) * (width // pool) != sizes[0]:
+                raise ValueError(
+                    f"image_shape {image_shape} pooled by {pool} must divide evenly and give "
+                    f"sizes[0] = {sizes[0]} inputs"
+                )
+        self.pool = pool
+        self.image_shape = tuple(image_shape) if image_shape is not None else None
         self.sizes = tuple(sizes)
         self.activation = activation
         self.layers = nnx.List(
@@ -32,12 +52,22 @@ class MLP(nnx.Module):
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.pool > 1:
+            x = self._pooled(x)
         h = jnp.reshape(x, (*x.shape[: x.ndim - self._input_dims(x)], self.sizes[0]))
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
                 h = self.activation(h)
         return h
+
+    def _pooled(self, x: jax.Array) -> jax.Array:
+        height, width = self.image_shape
+        p = self.pool
+        dims = 1 if x.shape[-1] == height * width and x.shape[-2:] != (height, width) else 2
+        batch = x.shape[: x.ndim - dims]
+        blocks = jnp.reshape(x, (*batch, height // p, p, width // p, p))
+        return jnp.mean(blocks, axis=(-3, -1)).reshape(*batch, self.sizes[0])
 
     def _input_dims(self, x: jax.Array) -> int:
         # Flatten the trailing axes whose product is the input width (images [..., 28, 28]).

@@ -163,7 +163,7 @@ def test_two_part_parts_are_the_real_files_and_structure_is_the_log_star_code():
             total += value
         return total
 
-    expected = 1 + log_star(3) + log_star(64) + log_star(16) + log_star(10)
+    expected = 1 + log_star(3) + log_star(64) + log_star(16) + log_star(10) + log_star(1)
     assert structure_bits(model) == pytest.approx(expected, abs=1e-4)
     assert 0 <= report.details["test_accuracy"] <= 1
 

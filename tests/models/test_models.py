@@ -71,3 +71,25 @@ def test_char_rnn_count_and_shape():
     model = CharRNN(vocab, embed_dim=e, hidden=h, rngs=nnx.Rngs(0))
     assert parameter_count(model) == vocab * e + 3 * (e * h + h + h * h) + h * vocab + vocab
     assert model(jnp.zeros((3, 20), int)).shape == (3, 20, vocab)
+
+
+def test_pooled_mlp_averages_blocks_and_rebuilds_from_its_description():
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from mdl.models import MLP, build, describe
+
+    model = MLP([49, 8, 10], pool=4, image_shape=(28, 28), rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    reference = MLP([49, 8, 10], rngs=nnx.Rngs(0))  # same weights, fed pooled inputs
+    pooled = x.reshape(3, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(3, 49)
+    np.testing.assert_allclose(
+        model(jnp.asarray(x)), reference(jnp.asarray(pooled)), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(model(jnp.asarray(x.reshape(3, 784))), model(jnp.asarray(x)))
+    assert build(describe(model)).pool == 4
+    with pytest.raises(ValueError, match="must divide evenly"):
+        MLP([50, 10], pool=4, image_shape=(28, 28), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="needs image_shape"):
+        MLP([49, 10], pool=4, rngs=nnx.Rngs(0))
