@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="3,000 labels, short trainings")
     parser.add_argument("--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)")
-    parser.add_argument("--hidden", type=int, default=16, help="width of the compressed MLP")
+    parser.add_argument("--hidden", type=int, default=24, help="width of the compressed MLP")
     parser.add_argument(
         "--pool", type=int, default=2, help="average-pool the images by this before the MLP"
     )
