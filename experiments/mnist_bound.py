@@ -48,6 +48,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--shuffle-labels", action="store_true", help="random labels (control)")
     parser.add_argument("--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)")
     parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--pool", type=int, default=1, help="average-pool images by this first")
     parser.add_argument("--epochs", type=int, default=120)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--beta", type=float, default=3.0)
@@ -66,7 +67,10 @@ def main(argv=None) -> dict:
         )
     m = len(data.y_train)
 
-    model = MLP([784, args.hidden, 10], rngs=nnx.Rngs(args.seed))
+    inputs = (28 // args.pool) ** 2
+    model = MLP(
+        [inputs, args.hidden, 10], pool=args.pool, image_shape=(28, 28), rngs=nnx.Rngs(args.seed)
+    )
     # Every tensor is quantized: a float32 bias costs 32 bits a scalar, which a bound feels.
     compressor = quantizer(lambda path, leaf: True, prior="spike_laplace")
     started = time.perf_counter()
@@ -111,6 +115,7 @@ def main(argv=None) -> dict:
         "delta": args.delta,
         "shuffled_labels": args.shuffle_labels,
         "hidden": args.hidden,
+        "pool": args.pool,
         "epochs": args.epochs,
         "seconds": time.perf_counter() - started,
         "model_file": model_path.name,

@@ -54,6 +54,14 @@ def pack(kind: str, sections: Mapping[str, bytes]) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
+def kind_of(data: bytes) -> str | None:
+    """The kind tag of an mdl container (``"MODL"``, ``"MODC"``...), or None if ``data`` does
+    not start like one. Checks nothing else: :func:`unpack` does."""
+    if len(data) < _HEAD.size or data[: len(MAGIC)] != MAGIC:
+        return None
+    return _HEAD.unpack_from(data)[2].decode("ascii", errors="replace")
+
+
 def unpack(data: bytes, kind: str) -> dict[str, bytes]:
     """Check and open a container of ``kind``; returns its sections (tag -> payload)."""
     data = memoryview(bytes(data))

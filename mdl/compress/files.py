@@ -10,6 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from mdl.codec.compact import KIND as COMPACT_KIND
+from mdl.codec.compact import decode_compact, encode_compact
+from mdl.codec.container import kind_of
 from mdl.codec.errors import CodecError
 from mdl.codec.model import decode_model, encode_model
 from mdl.compress.base import Compressor, leaves_with_paths
@@ -29,14 +32,28 @@ def split_params(model: nnx.Module):
 
 
 def save_compressed(
-    path: str | os.PathLike, model: nnx.Module, compressor: Compressor, cstate
+    path: str | os.PathLike,
+    model: nnx.Module,
+    compressor: Compressor,
+    cstate,
+    *,
+    compact: bool = False,
 ) -> int:
     """Finalize ``model``'s parameters with ``compressor`` and write them atomically to
-    ``path``; returns the file size in bytes (``8 x`` that is the model's real code length)."""
+    ``path``; returns the file size in bytes (``8 x`` that is the model's real code length).
+
+    ``compact=True`` writes :mod:`mdl.codec.compact`'s format: no names, shapes or
+    architecture, which the reader supplies as a template (``load_compressed(path, model)``);
+    for codes whose decoder knows the architecture already.
+    """
     from mdl.models import describe
 
     _, params = split_params(model)
-    data = encode_model(compressor.finalize(params, cstate), arch=describe(model))
+    leaves = compressor.finalize(params, cstate)
+    if compact:
+        data = encode_compact([leaves[p] for p, _ in leaves_with_paths(params)])
+    else:
+        data = encode_model(leaves, arch=describe(model))
     write_bytes_atomic(path, data)
     return len(data)
 
@@ -46,7 +63,15 @@ def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) ->
     ``model``, a template of the same structure (its weights are replaced, not used)."""
     from mdl.models import build
 
-    weights, arch = decode_model(Path(path).read_bytes())
+    data = Path(path).read_bytes()
+    if kind_of(data) == COMPACT_KIND:
+        if model is None:
+            raise ValueError(f"{path} is a compact file; pass model= (a template)")
+        graphdef, params = split_params(model)
+        flat, treedef = jax.tree_util.tree_flatten(params)
+        values = decode_compact(data, [np.shape(leaf) for leaf in flat])
+        return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, list(values)))
+    weights, arch = decode_model(data)
     if model is None:
         if arch is None:
             raise ValueError(f"{path} names no reference architecture; pass model= (a template)")
