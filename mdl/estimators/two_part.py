@@ -3,8 +3,9 @@
 * L(structure): the architecture as integers through Rissanen's universal code (the family
   among mdl's reference models, then every layer width), so any architecture has a prefix
   code fixed before seeing data;
-* L(params): the compressor's real model file (``mdl.codec.encode_model``, written without the
-  architecture text since the structure part already names it);
+* L(params): the compressor's real model file, in the compact format
+  (:mod:`mdl.codec.compact`: no names, shapes or architecture, which the structure part
+  already fixes) when the compressor's leaves allow, else ``mdl.codec.encode_model``;
 * L(D | params): the training labels coded with the decoded model's predictive distribution
   (``mdl.codec.encode_labels``, real bytes).
 
@@ -21,7 +22,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from mdl.codec.model import decode_model, encode_model
+from mdl.codec.compact import decode_compact, encode_compact
+from mdl.codec.model import QuantizedLeaf, RawLeaf, decode_model, encode_model
 from mdl.codec.stream import decode_labels, encode_labels
 from mdl.codes.integers import log_star_bits
 from mdl.compress.base import Compressor, float32_baseline, path_string
@@ -117,12 +119,20 @@ def two_part(
     if cstate is None:
         cstate = compressor.init(params, jax.random.key(0))
     x, y = check_labelled(x, y)
-    params_blob = encode_model(compressor.finalize(params, cstate), arch=None)
-    decoded, _ = decode_model(params_blob)
+    leaves = compressor.finalize(params, cstate)
     flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    weights = jax.tree_util.tree_unflatten(
-        treedef, [np.asarray(decoded[path_string(p)]) for p, _ in flat]
-    )
+    ordered = [leaves[path_string(p)] for p, _ in flat]
+    if all(isinstance(leaf, QuantizedLeaf | RawLeaf) for leaf in ordered):
+        # The structure part names the architecture, so the parameters need no names or
+        # shapes: the compact format (the decoder's template supplies them).
+        params_blob = encode_compact(ordered)
+        decoded_list = decode_compact(params_blob, [np.shape(leaf) for _, leaf in flat])
+    else:
+        params_blob = encode_model(leaves, arch=None)
+        decoded_map, _ = decode_model(params_blob)
+        decoded_list = [decoded_map[path_string(p)] for p, _ in flat]
+    decoded = {path_string(p): d for (p, _), d in zip(flat, decoded_list, strict=True)}
+    weights = jax.tree_util.tree_unflatten(treedef, [np.asarray(d) for d in decoded_list])
     probs = predictive_probs(graphdef, weights, x)
     k = num_classes or probs.shape[1]
     if probs.shape[1] != k or int(y.max()) >= k:
