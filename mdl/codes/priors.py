@@ -186,7 +186,11 @@ def probability_table(prior, lo: int, hi: int) -> np.ndarray:
     with jax.enable_x64(True):
         prior64 = jax.tree.map(lambda p: jnp.asarray(np.asarray(p), jnp.float64), prior)
         log_pmf = _jitted_log_pmf(prior64, jnp.float64(lo), padded)
-        return np.exp(np.asarray(log_pmf, dtype=np.float64)[:size])
+        # Masses below e^-700 (the bins of a light-tailed prior far from its center) would
+        # underflow to exact zeros, and a table of zeros codes nothing. Raised to e^-700 they
+        # stay codable; the coder's own floor (2^-24) is far above that anyway.
+        log_pmf = np.asarray(log_pmf, dtype=np.float64)[:size]
+        return np.exp(np.where(np.isneginf(log_pmf), log_pmf, np.maximum(log_pmf, -700.0)))
 
 
 @partial(jax.jit, static_argnums=2)

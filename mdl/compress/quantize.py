@@ -48,6 +48,7 @@ from mdl.compress.base import (
 
 PRIORS = ("laplace", "logistic", "spike_laplace", "spike_logistic", "mixture")
 MIN_PRIOR_SCALE = 0.05  # bins; keeps the slab from collapsing into a degenerate spike
+MIN_SPREAD = 1e-8  # the smallest weight spread an initial step is derived from
 
 
 class QuantState(NamedTuple):
@@ -60,6 +61,32 @@ class QuantState(NamedTuple):
     # log_scale then holds one scale per component. None for the other priors.
     mixture_loc: jax.Array | None = None
     mixture_logits: jax.Array | None = None
+
+
+@jax.custom_vjp
+def _ste_quantize(w, step):
+    """``round(w / step) * step`` with the straight-through (LSQ) gradients: ``1`` for ``w``,
+    ``round(x) - x`` for ``step``. The same values as ``_round_ste(w / step) * step``; a
+    hand-written backward pass keeps autodiff from materializing the intermediate arrays."""
+    return jnp.round(w / step) * step
+
+
+def _ste_quantize_fwd(w, step):
+    x = w / step
+    k = jnp.round(x)
+    return k * step, (k - x, jnp.shape(step))
+
+
+def _ste_quantize_bwd(residuals, grad):
+    offset, step_shape = residuals
+    step_grad = grad * offset
+    # Reduce over the axes along which the step was broadcast (all, for a scalar step).
+    extra = step_grad.ndim - len(step_shape)
+    step_grad = jnp.sum(step_grad, axis=tuple(range(extra))) if extra else step_grad
+    return grad, jnp.reshape(step_grad, step_shape)
+
+
+_ste_quantize.defvjp(_ste_quantize_fwd, _ste_quantize_bwd)
 
 
 def _round_ste(x):
@@ -101,6 +128,16 @@ def _laplace_rate_sum_bits(kind: str, state: QuantState, k):
         log_nonzero_base = log_rest + log_nonzero_base
     log_p = n_zero * log_zero + n_nonzero * log_nonzero_base - total_magnitude / b
     return -log_p / math.log(2)
+
+
+def _spread(w: np.ndarray) -> float:
+    """The scale an initial step is derived from: the standard deviation, else (a constant
+    tensor) the largest magnitude, never below ``MIN_SPREAD``: a tensor of (near-)zeros must
+    not get a step that underflows float32, and weights below 1e-8 are zeros to any network."""
+    for value in (float(np.std(w)), float(np.max(np.abs(w))) if np.size(w) else 0.0):
+        if value > MIN_SPREAD:
+            return value
+    return MIN_SPREAD
 
 
 def _channel_steps(state: QuantState, w):
@@ -162,7 +199,7 @@ def quantizer(
         state = {}
         for path in paths:
             w = np.asarray(leaves[path], dtype=np.float64)
-            spread = float(np.std(w)) or float(np.max(np.abs(w))) or 1e-2
+            spread = _spread(w)
             step = spread / init_bits_per_std
             log_step = jnp.float32(math.log(step))
             if step_groups > 1:
@@ -171,10 +208,7 @@ def quantizer(
                         f"leaf {path!r} of shape {w.shape} has fewer than "
                         f"step_groups={step_groups} units"
                     )
-                spreads = [
-                    float(np.std(w[..., a:b])) or spread
-                    for a, b in group_bounds(w.shape[-1], step_groups)
-                ]
+                spreads = [_spread(w[..., a:b]) for a, b in group_bounds(w.shape[-1], step_groups)]
                 log_step = jnp.log(jnp.asarray(spreads, jnp.float32) / init_bits_per_std)
             # Start the prior at the Laplace maximum-likelihood scale of the initial bins, so no
             # bin starts far out in a tail (where the coder's 2^-24 floor would make the file
@@ -207,11 +241,11 @@ def quantizer(
             if path not in cstate:
                 return w
             step = _channel_steps(cstate[path], w)
+            if key is not None and relaxation == "ste":
+                return _ste_quantize(w, step)
             x = w / step
             if key is None:
                 k = jnp.round(x)
-            elif relaxation == "ste":
-                k = _round_ste(x)
             else:
                 k = x + jax.random.uniform(keys[path], x.shape, x.dtype, -0.5, 0.5)
             return k * step
