@@ -15,7 +15,7 @@ from mdl.compress.quantize import PRIORS
 from mdl.testing import param_pytrees
 
 
-@settings(max_examples=5)
+@settings(max_examples=3)
 @given(tree=param_pytrees(), prior=st.sampled_from(PRIORS))
 def test_compact_files_decode_exactly_and_are_smaller(tree, prior):
     params = jax.tree.map(jnp.asarray, tree)

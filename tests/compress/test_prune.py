@@ -63,7 +63,7 @@ def check_sparse_estimate(params, compressor, cstate):
         np.testing.assert_array_equal(decoded[path], np.asarray(w, np.float32), err_msg=path)
 
 
-@settings(max_examples=8)
+@settings(max_examples=5)
 @given(tree=param_pytrees(), sparsity=st.floats(0.0, 0.95), structured=st.booleans())
 def test_pruners_estimate_is_the_file_on_random_pytrees(tree, sparsity, structured):
     params = jax.tree.map(jnp.asarray, tree)

@@ -22,7 +22,6 @@ from mdl.compress import (
 from mdl.compress.quantize import PRIORS
 from mdl.data import load
 from mdl.models import MLP, lenet_300_100
-from mdl.testing import param_pytrees
 from mdl.train import fit
 
 
@@ -59,18 +58,24 @@ def check_estimate_against_file(params, compressor, cstate):
     return estimate, real
 
 
-# Each random pytree compiles anew, so few examples per prior keep this under a minute.
+# Random values at fixed shapes (one compilation per prior); random shapes and structures are
+# covered for every compressor by tests/compress/test_protocol.py.
+FIXED_SHAPES = {"dense": {"kernel": (24, 8), "bias": (8,)}, "out": {"kernel": (8, 3)}}
+
+
 @pytest.mark.parametrize("prior", PRIORS)
-@settings(max_examples=3)
-@given(tree=param_pytrees(), scale=st.floats(0.5, 20.0))
-def test_estimate_matches_the_file_on_random_pytrees(prior, tree, scale):
-    params = jax.tree.map(lambda x: jnp.asarray(x * scale / 10), tree)
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.floats(0.05, 20.0), zeros=st.floats(0.0, 0.9))
+def test_estimate_matches_the_file_on_random_pytrees(prior, seed, scale, zeros):
+    rng = np.random.default_rng(seed)
+
+    def leaf(shape):
+        values = rng.laplace(0.0, scale, size=shape) * (rng.random(shape) >= zeros)
+        return jnp.asarray(values, jnp.float32)
+
+    params = jax.tree.map(leaf, FIXED_SHAPES, is_leaf=lambda x: isinstance(x, tuple))
     compressor = quantizer(lambda path, leaf: np.size(leaf) >= 4, prior=prior)
-    try:
-        cstate = compressor.init(params)
-    except ValueError as error:
-        assert "matches no parameter" in str(error)
-        return
+    cstate = compressor.init(params)
     check_estimate_against_file(params, compressor, cstate)
 
 
