@@ -48,7 +48,8 @@ from mdl.compress.base import (
 
 PRIORS = ("laplace", "logistic", "spike_laplace", "spike_logistic", "mixture")
 MIN_PRIOR_SCALE = 0.05  # bins; keeps the slab from collapsing into a degenerate spike
-MIN_SPREAD = 1e-8  # the smallest weight spread an initial step is derived from
+MIN_SPREAD = 1e-8  # spreads at or below this count as zero
+DEFAULT_SPREAD = 1e-2  # the spread assumed for all-zero tensors (initial step 1e-2 / 4)
 
 
 class QuantState(NamedTuple):
@@ -132,12 +133,13 @@ def _laplace_rate_sum_bits(kind: str, state: QuantState, k):
 
 def _spread(w: np.ndarray) -> float:
     """The scale an initial step is derived from: the standard deviation, else (a constant
-    tensor) the largest magnitude, never below ``MIN_SPREAD``: a tensor of (near-)zeros must
-    not get a step that underflows float32, and weights below 1e-8 are zeros to any network."""
+    tensor) the largest magnitude, else (zeros, such as freshly initialized biases, or values
+    below 1e-8, which no network tells from zeros) ``DEFAULT_SPREAD``. Never a spread so small
+    that the step underflows float32 or the bins of later weights explode."""
     for value in (float(np.std(w)), float(np.max(np.abs(w))) if np.size(w) else 0.0):
         if value > MIN_SPREAD:
             return value
-    return MIN_SPREAD
+    return DEFAULT_SPREAD
 
 
 def _channel_steps(state: QuantState, w):
