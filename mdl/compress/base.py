@@ -59,6 +59,30 @@ def map_leaves(params, fn):
     return jax.tree_util.tree_unflatten(treedef, [fn(path_string(p), leaf) for p, leaf in flat])
 
 
+def selected_bits(params, cstate: dict, leaf_bits) -> jax.Array:
+    """``sum`` over the leaves of ``leaf_bits(path, w, cstate[path])`` for those a compressor
+    holds state for, and the stated 32 bits per scalar for every other leaf."""
+    total = jax.numpy.float32(0.0)
+    for path, w in leaves_with_paths(params):
+        if path in cstate:
+            total = total + leaf_bits(path, w, cstate[path])
+        else:
+            total = total + FLOAT32_BITS * np.size(w)
+    return total
+
+
+def selected_finalize(params, cstate: dict, leaf_finalize) -> dict:
+    """``{path: leaf_finalize(path, w, cstate[path])}`` for the leaves with state, ``RawLeaf``
+    (float32) for the others, after refusing NaN or infinite weights."""
+    check_finite_params(params)
+    return {
+        path: leaf_finalize(path, w, cstate[path])
+        if path in cstate
+        else RawLeaf(np.asarray(w, np.float32))
+        for path, w in leaves_with_paths(params)
+    }
+
+
 def default_selection(path: str, leaf) -> bool:
     """Weight matrices and convolution kernels (``ndim >= 2``); biases stay float32."""
     return np.ndim(leaf) >= 2

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdl.codec.model import GroupedLeaf, RawLeaf, group_index
+from mdl.codec.model import GroupedLeaf, group_index
 from mdl.codes.priors import DiscretizedUniform
 from mdl.compress.base import (
     FLOAT32_BITS,
@@ -32,6 +32,8 @@ from mdl.compress.base import (
     check_finite_params,
     leaves_with_paths,
     map_leaves,
+    selected_bits,
+    selected_finalize,
     selected_paths,
 )
 
@@ -118,36 +120,28 @@ def learned_bit_width(
     def apply(params, cstate, key=None):
         return map_leaves(params, quantized(cstate, key))
 
+    def leaf_bits(path, w, state):
+        widths = bit_widths(state, hard=True)
+        counts = np.bincount(group_index(np.shape(w)[-1], groups), minlength=groups)
+        per_group = counts * (np.size(w) // np.shape(w)[-1])
+        # log2(2^b - 1) = b + log2(1 - 2^-b): the uniform code over 2L + 1 levels.
+        per_weight = widths + jnp.log2(-jnp.expm1(-widths * math.log(2)))
+        return jnp.sum(per_weight * per_group) + 2 * FLOAT32_BITS * groups
+
     def bits(params, cstate):
-        total = jnp.float32(0.0)
-        for path, w in leaves_with_paths(params):
-            if path not in cstate:
-                total = total + FLOAT32_BITS * np.size(w)
-                continue
-            widths = bit_widths(cstate[path], hard=True)
-            counts = np.bincount(group_index(np.shape(w)[-1], groups), minlength=groups)
-            per_group = counts * (np.size(w) // np.shape(w)[-1])
-            # log2(2^b - 1) = b + log2(1 - 2^-b): the uniform code over 2L + 1 levels.
-            per_weight = widths + jnp.log2(-jnp.expm1(-widths * math.log(2)))
-            total = total + jnp.sum(per_weight * per_group) + 2 * FLOAT32_BITS * groups
-        return total
+        return selected_bits(params, cstate, leaf_bits)
+
+    def leaf_finalize(path, w, state):
+        w = jnp.asarray(w, jnp.float32)
+        delta, half, widths = grid(w, state, hard=True)
+        symbols = np.asarray(jnp.clip(jnp.round(w / delta), -half, half)).astype(np.int64)
+        index = group_index(w.shape[-1], groups)
+        first = [int(np.argmax(index == g)) for g in range(groups)]
+        steps = np.asarray(delta, np.float32).reshape(-1, w.shape[-1])[0, first]
+        halves = [np.float32(2.0 ** (int(round(float(b))) - 1) - 1) for b in widths]
+        return GroupedLeaf(symbols, steps, tuple(DiscretizedUniform(h) for h in halves))
 
     def finalize(params, cstate):
-        check_finite_params(params)
-        out = {}
-        for path, w in leaves_with_paths(params):
-            if path not in cstate:
-                out[path] = RawLeaf(np.asarray(w, np.float32))
-                continue
-            w = jnp.asarray(w, jnp.float32)
-            delta, half, widths = grid(w, cstate[path], hard=True)
-            symbols = np.asarray(jnp.clip(jnp.round(w / delta), -half, half)).astype(np.int64)
-            index = group_index(w.shape[-1], groups)
-            first = [int(np.argmax(index == g)) for g in range(groups)]
-            steps = np.asarray(delta, np.float32).reshape(-1, w.shape[-1])[0, first]
-            halves = [np.float32(2.0 ** (int(round(float(b))) - 1) - 1) for b in widths]
-            priors = tuple(DiscretizedUniform(h) for h in halves)
-            out[path] = GroupedLeaf(symbols, steps, priors)
-        return out
+        return selected_finalize(params, cstate, leaf_finalize)
 
     return Compressor(init, apply, bits, finalize)

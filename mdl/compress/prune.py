@@ -27,14 +27,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdl.codec.model import RawLeaf, SparseLeaf, sparse_leaf_bits
+from mdl.codec.model import SparseLeaf, sparse_leaf_bits
 from mdl.compress.base import (
-    FLOAT32_BITS,
     Compressor,
     Selection,
     check_finite_params,
     leaves_with_paths,
     map_leaves,
+    selected_bits,
+    selected_finalize,
     selected_paths,
 )
 
@@ -55,27 +56,21 @@ def _straight_through_count(expected, hard):
 def _pruned_bits(params, selected: dict, hard_fn, expected_count_fn=None):
     """Bits of every leaf: SparseLeaf length for the selected ones (at the hard weights),
     32 per scalar for the others."""
-    total = jnp.float32(0.0)
-    for path, w in leaves_with_paths(params):
-        if path not in selected:
-            total = total + FLOAT32_BITS * np.size(w)
-            continue
+
+    def leaf_bits(path, w, state):
         kept = jnp.sum(hard_fn(path, w) != 0).astype(jnp.float32)
         if expected_count_fn is not None:
             kept = _straight_through_count(expected_count_fn(path, w), kept)
-        total = total + sparse_leaf_bits(float(np.size(w)), kept)
-    return total
+        return sparse_leaf_bits(float(np.size(w)), kept)
+
+    return selected_bits(params, selected, leaf_bits)
 
 
 def _finalize_pruned(params, selected, hard_fn):
-    check_finite_params(params)
-    out = {}
-    for path, w in leaves_with_paths(params):
-        if path in selected:
-            out[path] = SparseLeaf(np.asarray(hard_fn(path, jnp.asarray(w)), np.float32))
-        else:
-            out[path] = RawLeaf(np.asarray(w, np.float32))
-    return out
+    def leaf_finalize(path, w, state):
+        return SparseLeaf(np.asarray(hard_fn(path, jnp.asarray(w)), np.float32))
+
+    return selected_finalize(params, selected, leaf_finalize)
 
 
 # --- Hard-concrete L0 gates -------------------------------------------------------------------

@@ -38,11 +38,12 @@ from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
     QuantizedLeaf,
-    RawLeaf,
     Selection,
     check_finite_params,
     leaves_with_paths,
     map_leaves,
+    selected_bits,
+    selected_finalize,
     selected_paths,
 )
 
@@ -254,41 +255,31 @@ def quantizer(
 
         return map_leaves(params, leaf_fn)
 
+    def leaf_bits(path, w, state):
+        k = _round_ste(w / _channel_steps(state, w))
+        if prior.endswith("laplace"):
+            rate = _laplace_rate_sum_bits(prior, state, k)
+        else:
+            rate = _make_prior(prior, state).bits(k).sum()
+        side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
+        return rate + FLOAT32_BITS * side
+
     def bits(params, cstate):
-        total = jnp.float32(0.0)
-        for path, w in leaves_with_paths(params):
-            if path in cstate:
-                state = cstate[path]
-                k = _round_ste(w / _channel_steps(state, w))
-                if prior.endswith("laplace"):
-                    rate = _laplace_rate_sum_bits(prior, state, k)
-                else:
-                    rate = _make_prior(prior, state).bits(k).sum()
-                side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
-                total = total + rate + FLOAT32_BITS * side
-            else:
-                total = total + FLOAT32_BITS * np.size(w)
-        return total
+        return selected_bits(params, cstate, leaf_bits)
+
+    def leaf_finalize(path, w, state):
+        # The step and the bins are computed exactly as apply() computes them (XLA's exp and
+        # division), so hard weights and decoded weights are the same bits.
+        w32 = jnp.asarray(w, jnp.float32)
+        step = _channel_steps(state, w32)
+        symbols = np.asarray(jnp.round(w32 / step)).astype(np.int64)
+        prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
+        steps = np.asarray(jnp.exp(jnp.asarray(state.log_step, jnp.float32)), np.float32)
+        if steps.ndim == 0:
+            return QuantizedLeaf(symbols, np.float32(steps), prior_obj)
+        return GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)
 
     def finalize(params, cstate):
-        check_finite_params(params)
-        out = {}
-        for path, w in leaves_with_paths(params):
-            if path in cstate:
-                state = cstate[path]
-                # The step and the bins are computed exactly as apply() computes them (XLA's
-                # exp and division), so hard weights and decoded weights are the same bits.
-                w32 = jnp.asarray(w, jnp.float32)
-                step = _channel_steps(state, w32)
-                symbols = np.asarray(jnp.round(w32 / step)).astype(np.int64)
-                prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
-                steps = np.asarray(jnp.exp(jnp.asarray(state.log_step, jnp.float32)), np.float32)
-                if steps.ndim == 0:
-                    out[path] = QuantizedLeaf(symbols, np.float32(steps), prior_obj)
-                else:
-                    out[path] = GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)
-            else:
-                out[path] = RawLeaf(np.asarray(w, dtype=np.float32))
-        return out
+        return selected_finalize(params, cstate, leaf_finalize)
 
     return Compressor(init, apply, bits, finalize)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdl.codec.model import CodebookLeaf, RawLeaf
+from mdl.codec.model import CodebookLeaf
 from mdl.compress.base import (
     FLOAT32_BITS,
     Compressor,
@@ -25,6 +25,8 @@ from mdl.compress.base import (
     check_finite_params,
     leaves_with_paths,
     map_leaves,
+    selected_bits,
+    selected_finalize,
     selected_paths,
 )
 
@@ -70,32 +72,25 @@ def kmeans(select: Selection = None, *, clusters: int = 16) -> Compressor:
 
         return map_leaves(params, fn)
 
+    def leaf_bits(path, w, state):
+        counts = jnp.bincount(assignment(w, state.centroids).reshape(-1), length=clusters).astype(
+            jnp.float32
+        )
+        used = counts > 0
+        freqs = counts / np.size(w)
+        entropy = -jnp.sum(jnp.where(used, counts * jnp.log2(jnp.where(used, freqs, 1.0)), 0.0))
+        return entropy + 2 * FLOAT32_BITS * clusters
+
     def bits(params, cstate):
-        total = jnp.float32(0.0)
-        for path, w in leaves_with_paths(params):
-            if path not in cstate:
-                total = total + FLOAT32_BITS * np.size(w)
-                continue
-            counts = jnp.bincount(
-                assignment(w, cstate[path].centroids).reshape(-1), length=clusters
-            ).astype(jnp.float32)
-            used = counts > 0
-            freqs = counts / np.size(w)
-            entropy = -jnp.sum(jnp.where(used, counts * jnp.log2(jnp.where(used, freqs, 1.0)), 0.0))
-            total = total + entropy + 2 * FLOAT32_BITS * clusters
-        return total
+        return selected_bits(params, cstate, leaf_bits)
+
+    def leaf_finalize(path, w, state):
+        centroids = np.asarray(state.centroids, np.float32)
+        index = np.asarray(assignment(jnp.asarray(w), jnp.asarray(centroids))).astype(np.int64)
+        return CodebookLeaf(index, centroids)
 
     def finalize(params, cstate):
-        check_finite_params(params)
-        out = {}
-        for path, w in leaves_with_paths(params):
-            if path not in cstate:
-                out[path] = RawLeaf(np.asarray(w, np.float32))
-                continue
-            centroids = np.asarray(cstate[path].centroids, np.float32)
-            index = np.asarray(assignment(jnp.asarray(w), jnp.asarray(centroids))).astype(np.int64)
-            out[path] = CodebookLeaf(index, centroids)
-        return out
+        return selected_finalize(params, cstate, leaf_finalize)
 
     return Compressor(init, apply, bits, finalize)
 
