@@ -57,6 +57,25 @@ def _chunk_stats(graphdef):
     return chunk_stats
 
 
+@functools.lru_cache(maxsize=32)
+def _logits_fn(graphdef):
+    return jax.jit(lambda weights, xb: nnx.merge(graphdef, weights)(xb))
+
+
+def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int = 4096):
+    """``softmax(logits / T)`` of the model on ``x``, float64 ``[n, K]``, in chunks of fixed
+    size: the same inputs give the same probabilities bit for bit (what a decoder that
+    recomputes them, like the prequential code's, relies on)."""
+    apply = _logits_fn(graphdef)
+    rows = []
+    for start in range(0, len(x), chunk):
+        logits = np.asarray(apply(weights, x[start : start + chunk]), np.float64) / temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        rows.append(p / p.sum(axis=1, keepdims=True))
+    return np.concatenate(rows)
+
+
 def evaluate(graphdef, weights, x, y, chunk: int = 2_000) -> tuple[float, float]:
     """``(data bits, error rate)`` of ``weights`` on ``(x, y)``, in chunks, summed in float64."""
     chunk_stats = _chunk_stats(graphdef)

@@ -46,7 +46,7 @@ from mdl.codes.data import categorical_bits
 from mdl.compress.files import split_params
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
-from mdl.train import evaluate
+from mdl.train import evaluate, predictive_probs
 
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 33))
 KIND = "PREQ"
@@ -236,20 +236,6 @@ def _train_group(group, graphdef, params, settings, x, y):
     ]
 
 
-_PREDICT: dict = {}
-
-
-def _chunk_probs(graphdef, params, x_chunk, temperature: float) -> np.ndarray:
-    """float64 ``softmax(logits / T)`` for one chunk: one jitted program, the same shapes in
-    the encoder and the decoder, so both get the same probabilities bit for bit."""
-    if graphdef not in _PREDICT:
-        _PREDICT[graphdef] = jax.jit(lambda p, xb: nnx.merge(graphdef, p)(xb))
-    logits = np.asarray(_PREDICT[graphdef](params, x_chunk), np.float64) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits)
-    return probs / probs.sum(axis=1, keepdims=True)
-
-
 def _initial_params(model_fn, seed: int):
     graphdef, params = split_params(model_fn(nnx.Rngs(seed)))
     return graphdef, params
@@ -282,7 +268,7 @@ def _run(x, y, model_fn, settings: PrequentialSettings):
             group, _train_group(group, graphdef, params, settings, xs, ys), strict=True
         ):
             start, stop = lane.chunk
-            out.append((lane, _chunk_probs(graphdef, p, x[start:stop], t), t))
+            out.append((lane, predictive_probs(graphdef, p, x[start:stop], t), t))
     last_params, last_temperature = p, t
     return out, (graphdef, last_params, last_temperature)
 
@@ -395,7 +381,9 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
             trained = _train_group(group, graphdef, params, settings, xs, jnp.asarray(y))
             p, temperature = trained[position]
             start, stop = lane.chunk
-            y[start:stop] = decoder.decode(_chunk_probs(graphdef, p, x[start:stop], temperature))
+            y[start:stop] = decoder.decode(
+                predictive_probs(graphdef, p, x[start:stop], temperature)
+            )
     decoder.finish()
     return y
 

@@ -31,6 +31,7 @@ from mdl.compress.files import split_params
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
 from mdl.models import MLP, LeNet5
+from mdl.train import predictive_probs
 
 # Reference families the structure code can name; their index costs log2(len(FAMILIES)) bits.
 FAMILIES = ("MLP", "LeNet5")
@@ -58,27 +59,6 @@ def structure_bits(model: nnx.Module) -> float:
         f"no structure code for {type(model).__name__}; pass structure= (the bits that "
         "name your architecture in a code fixed before seeing the data)"
     )
-
-
-def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int = 4096):
-    """``softmax(logits / T)`` of the model on ``x``, float64 ``[n, K]``, in chunks."""
-    apply = _logits_fn(graphdef)
-    rows = []
-    for start in range(0, len(x), chunk):
-        logits = np.asarray(apply(weights, x[start : start + chunk]), np.float64) / temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        rows.append(p / p.sum(axis=1, keepdims=True))
-    return np.concatenate(rows)
-
-
-_LOGITS = {}
-
-
-def _logits_fn(graphdef):
-    if graphdef not in _LOGITS:
-        _LOGITS[graphdef] = jax.jit(lambda w, x: nnx.merge(graphdef, w)(x))
-    return _LOGITS[graphdef]
 
 
 def labels_bits(probs, labels) -> float:
