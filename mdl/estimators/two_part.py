@@ -30,18 +30,20 @@ from mdl.compress.base import Compressor, float32_baseline, path_string
 from mdl.compress.files import split_params
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
-from mdl.models import MLP, LeNet5
+from mdl.models import MLP, ConvNet, LeNet5
 from mdl.train import predictive_probs
 
 # Reference families the structure code can name; their index costs log2(len(FAMILIES)) bits.
-FAMILIES = ("MLP", "LeNet5")
+FAMILIES = ("MLP", "LeNet5", "ConvNet")
 
 
 def structure_bits(model: nnx.Module) -> float:
     """Bits to name ``model``'s architecture: its family, then its integers (log* each).
 
     MLP ``sizes``: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W``
-    when pooling); LeNet-5: ``log*(num_classes)``.
+    when pooling); LeNet-5: ``log*(num_classes)``; ConvNet: ``log*(len(channels)) + sum
+    log*(channel)``, then ``log*`` of the kernel size, the input pooling, the image's height,
+    width and channels and the number of classes, and one bit for global pooling.
     Models outside :mod:`mdl.models` raise ValueError: pass ``structure=`` yourself.
     """
     family = math.log2(len(FAMILIES))
@@ -53,6 +55,12 @@ def structure_bits(model: nnx.Module) -> float:
         if model.pool > 1:
             bits += float(np.sum(log_star_bits(list(model.image_shape))))
         return bits
+    if isinstance(model, ConvNet):
+        channels = list(model.channels)
+        height, width, *depth = model.image_shape
+        integers = [len(channels), *channels, model.kernel_size, model.input_pool, height, width]
+        integers += [depth[0] if depth else 1, model.num_classes]
+        return family + float(np.sum(log_star_bits(integers))) + 1.0
     if isinstance(model, LeNet5):
         return family + float(log_star_bits(int(model.fc2.out_features)))
     raise ValueError(

@@ -3,6 +3,7 @@
 import jax
 from flax import nnx
 
+from mdl.models.convnet import ConvNet
 from mdl.models.lenet5 import LeNet5, lenet5
 from mdl.models.mlp import MLP, lenet_300_100
 from mdl.models.sequence import CharRNN, CharTransformer
@@ -16,6 +17,7 @@ def parameter_count(model: nnx.Module) -> int:
 __all__ = [
     "MLP",
     "CharRNN",
+    "ConvNet",
     "CharTransformer",
     "LeNet5",
     "lenet5",
@@ -29,6 +31,16 @@ def describe(model: nnx.Module) -> dict | None:
     (``None`` for models defined elsewhere: load those with a template instead)."""
     if isinstance(model, LeNet5):
         return {"name": "LeNet5", "num_classes": int(model.fc2.out_features)}
+    if isinstance(model, ConvNet):
+        return {
+            "name": "ConvNet",
+            "channels": list(model.channels),
+            "image_shape": list(model.image_shape),
+            "num_classes": model.num_classes,
+            "kernel_size": model.kernel_size,
+            "input_pool": model.input_pool,
+            "global_pool": model.global_pool,
+        }
     if isinstance(model, MLP) and model.activation is jax.nn.relu:
         arch = {"name": "MLP", "sizes": list(model.sizes)}
         if model.pool > 1:
@@ -42,6 +54,16 @@ def build(arch: dict, seed: int = 0) -> nnx.Module:
     name = arch.get("name") if isinstance(arch, dict) else None
     if name == "LeNet5":
         return LeNet5(rngs=nnx.Rngs(seed), num_classes=int(arch.get("num_classes", 10)))
+    if name == "ConvNet":
+        return ConvNet(
+            [int(c) for c in arch["channels"]],
+            image_shape=tuple(int(s) for s in arch["image_shape"]),
+            num_classes=int(arch["num_classes"]),
+            kernel_size=int(arch["kernel_size"]),
+            input_pool=int(arch["input_pool"]),
+            global_pool=bool(arch["global_pool"]),
+            rngs=nnx.Rngs(seed),
+        )
     if name == "MLP":
         pool = int(arch.get("pool", 1))
         image_shape = tuple(int(v) for v in arch["image_shape"]) if pool > 1 else None

@@ -93,3 +93,29 @@ def test_pooled_mlp_averages_blocks_and_rebuilds_from_its_description():
         MLP([50, 10], pool=4, image_shape=(28, 28), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="needs image_shape"):
         MLP([49, 10], pool=4, rngs=nnx.Rngs(0))
+
+
+def test_convnet_counts_parameters_accepts_flat_images_and_rebuilds():
+    from mdl.models import ConvNet, build, describe
+
+    model = ConvNet([4, 6], input_pool=2, image_shape=(28, 28), rngs=nnx.Rngs(0))
+    # conv 3x3 1->4, conv 3x3 4->6 (weights + biases), then 14 -> 7 -> 3: a 3*3*6 -> 10 head.
+    assert parameter_count(model) == (9 * 4 + 4) + (9 * 4 * 6 + 6) + (3 * 3 * 6 * 10 + 10)
+    pooled = ConvNet([4, 6], input_pool=2, global_pool=True, rngs=nnx.Rngs(0))
+    assert parameter_count(pooled) == (9 * 4 + 4) + (9 * 4 * 6 + 6) + (6 * 10 + 10)
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    logits = model(jnp.asarray(x))
+    assert logits.shape == (3, 10)
+    np.testing.assert_array_equal(model(jnp.asarray(x.reshape(3, 784))), logits)
+    np.testing.assert_array_equal(model(jnp.asarray(x[..., None])), logits)
+    rebuilt = build(describe(model))
+    assert describe(rebuilt) == describe(model)
+    assert parameter_count(rebuilt) == parameter_count(model)
+    with pytest.raises(ValueError, match="expects images of shape"):
+        model(jnp.zeros((3, 27, 27)))
+    with pytest.raises(ValueError, match="below one pixel"):
+        ConvNet([4, 4, 4, 4, 4], image_shape=(16, 16), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="input_pool 3 must divide"):
+        ConvNet([4], input_pool=3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="channels must be"):
+        ConvNet([], rngs=nnx.Rngs(0))
