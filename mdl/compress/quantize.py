@@ -125,7 +125,7 @@ def _magnitude_sums(w, step):
     hard = _quantized(w, step)
     nonzero = hard != 0
     shape = jnp.shape(step)
-    n = jnp.sum(nonzero, dtype=w.dtype)
+    n = jnp.sum(nonzero, dtype=jnp.float32)
     total = jnp.sum(_sum_to_shape(jnp.abs(hard), shape) / step)
     total_x = _sum_to_shape(jnp.where(nonzero, jnp.abs(w), 0.0), shape) / step
     return hard, n, total, total_x
