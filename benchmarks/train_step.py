@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
         "slowdown": times["compressed"] / times["plain"],
         "devices": [str(d) for d in jax.devices()],
     }
-    print(f"{args.model}, batch 128, best of 5 x {steps} steps")
+    print(f"{args.model}, batch 128, best of {repeats} x {steps_per_repeat} steps")
     print(f"  plain cross-entropy step  {summary['plain_step_ms']:8.2f} ms")
     print(f"  compressed step           {summary['compressed_step_ms']:8.2f} ms")
     print(f"  slowdown                  {summary['slowdown']:8.2f}x")
