@@ -85,8 +85,8 @@ def main(argv=None) -> dict:
     if args.smoke:
         data = replace(data, x_train=data.x_train[:3000], y_train=data.y_train[:3000])
         args.epochs, args.variational_epochs, float32_epochs = 3, 3, 2
-        preq = dict(max_epochs=5, min_steps=20, eval_every=20, patience=2)
-        args.prequential_channels = "4,8"
+        preq = dict(max_epochs=5, min_steps=100, eval_every=20, patience=3, learning_rate=3e-3)
+        args.prequential_channels = "8,16"
     n = len(data.y_train)
     x, y, test = data.x_train, data.y_train, (data.x_test, data.y_test)
     reports, seconds = {}, {}
