@@ -62,7 +62,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("results/mnist_bound"))
     args = parser.parse_args(argv)
 
-    data = load("mnist", root=args.data_root, flatten=True)
     convnet = args.arch == "convnet"
     defaults = {"pool": 2, "epochs": 60, "lr": 3e-3}
     if not convnet:
@@ -76,6 +75,7 @@ def main(argv=None) -> dict:
         channels = [int(c) for c in args.channels.split(",")]
     except ValueError:
         parser.error(f"--channels must be comma-separated integers; got {args.channels!r}")
+    data = load("mnist", root=args.data_root, flatten=True)
     if args.shuffle_labels:
         rng = np.random.default_rng(args.seed)
         data = replace(
