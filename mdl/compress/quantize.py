@@ -308,14 +308,12 @@ def quantizer(
             if path not in cstate:
                 return w
             step = _channel_steps(cstate[path], w)
-            if key is not None and relaxation == "ste":
+            if key is None:
+                return _quantized(w, step)
+            if relaxation == "ste":
                 return _ste_quantize(w, step)
             x = _bins(w, step)
-            if key is None:
-                k = jnp.round(x)
-            else:
-                k = x + jax.random.uniform(keys[path], x.shape, x.dtype, -0.5, 0.5)
-            return k * step
+            return (x + jax.random.uniform(keys[path], x.shape, x.dtype, -0.5, 0.5)) * step
 
         return map_leaves(params, leaf_fn)
 
@@ -333,7 +331,7 @@ def quantizer(
 
     def leaf_finalize(path, w, state):
         # The step and the bins are computed exactly as apply() computes them (XLA's exp and
-        # division), so hard weights and decoded weights are the same bits.
+        # _bins), so hard weights and decoded weights are the same bits.
         w32 = jnp.asarray(w, jnp.float32)
         step = _channel_steps(state, w32)
         symbols = np.asarray(jnp.round(_bins(w32, step))).astype(np.int64)
