@@ -1,11 +1,11 @@
-"""Data sets that load offline, as numpy arrays: ``mdl.data.load(name, **options)``.
+"""Data sets as numpy arrays: ``mdl.data.load(name, **options)``; offline unless asked.
 
 =================  ==========================================================================
 name               what
 =================  ==========================================================================
 ``digits``         scikit-learn's 8x8 digits, seeded 70/30 split (the demo's default)
-``mnist``          MNIST IDX files from ``root`` or ``$MDL_DATA/mnist``
-``fashion_mnist``  Fashion-MNIST, also found in ``/usr/share/datasets/fashion-mnist`` (Debian)
+``mnist``          MNIST IDX files (search order below); ``download=True`` fetches them
+``fashion_mnist``  Fashion-MNIST, likewise; also found in ``/usr/share/datasets/fashion-mnist``
 ``mnist1d``        MNIST-1D generated from its templates (Greydanus 2020), 4,000 / 1,000
 ``modular``        ``(a op b) mod p``, the grokking setting
 ``sparse_parity``  parity of k hidden bits of n
@@ -30,6 +30,18 @@ mnist1d            31.6%                 56.6%
 =================  ====================  ==========================
 
 (MNIST-1D's paper reports 32% for logistic regression and 68% for an MLP trained longer.)
+
+Where ``mnist`` and ``fashion_mnist`` look for their four IDX files (raw or ``.gz``): in
+``root=`` only, when it is given (a root without the files is an error naming it); otherwise in
+``$MDL_DATA/<name>``, then the download cache ``~/.cache/mdl/<name>`` (``$XDG_CACHE_HOME/mdl``
+if set), then, for Fashion-MNIST, Debian's ``/usr/share/datasets/fashion-mnist``.
+
+Nothing touches the network unless ``download=True``: then missing files are fetched into
+``root``, else ``$MDL_DATA/<name>``, else the cache folder, from ``url=`` or ``$MDL_MNIST_URL``
+/ ``$MDL_FASHION_MNIST_URL`` (a base URL serving ``<stem>.gz``), else the official mirrors
+(``mdl.data.idx.URLS``). Each file's md5 is checked before it is written, atomically; a failed
+download raises (``DownloadError``, or ``DataFileError`` for a wrong md5) naming the URL and the
+file, and leaves nothing behind. Files already present are not fetched again.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from functools import partial
 from mdl.data.batches import batches
 from mdl.data.dataset import Dataset
 from mdl.data.digits import load_digits
+from mdl.data.download import DownloadError
 from mdl.data.formal_languages import load_formal_language
 from mdl.data.idx import DataFileError, load_fashion_mnist, load_mnist
 from mdl.data.mnist1d import load_mnist1d
@@ -73,6 +86,7 @@ __all__ = [
     "LOADERS",
     "DataFileError",
     "Dataset",
+    "DownloadError",
     "batches",
     "load",
     "load_digits",

@@ -1,9 +1,22 @@
 """MNIST-format (IDX) image sets: MNIST (LeCun, Cortes, Burges 1998) and Fashion-MNIST
 (Xiao, Rasul, Vollgraf 2017), read from local files, gzipped or raw.
 
-Files are looked for, in order, in the ``root`` argument, in ``$MDL_DATA/<name>``, and (for
-Fashion-MNIST) in ``/usr/share/datasets/fashion-mnist`` where Debian's
-``dataset-fashion-mnist`` package installs them. Nothing is downloaded.
+Where the four files are looked for (each as ``<stem>`` or ``<stem>.gz``):
+
+1. ``root``, when given, and only there: an explicit root that lacks a file is an error
+   naming that root, never a silent fall-back elsewhere;
+2. otherwise, in order: ``$MDL_DATA/<name>`` (if ``MDL_DATA`` is set), the download cache
+   ``~/.cache/mdl/<name>`` (``$XDG_CACHE_HOME/mdl/<name>`` if that is set), and for
+   Fashion-MNIST ``/usr/share/datasets/fashion-mnist``, where Debian's
+   ``dataset-fashion-mnist`` package installs it.
+
+Nothing touches the network unless ``download=True``. Then the files missing from every place
+above are fetched as ``<stem>.gz`` into the first of ``root``, ``$MDL_DATA/<name>``, the cache
+folder, from the base URL given as ``url=``, else from ``$MDL_MNIST_URL`` /
+``$MDL_FASHION_MNIST_URL``, else from the mirrors in ``URLS``, tried in order. Each file is
+checked against the md5 of its decompressed content before it is written (atomically, see
+:mod:`mdl.data.download`), so any gzip encoding of the official files is accepted, and a
+refused or failed download leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mdl.data.dataset import Dataset
+from mdl.data.download import cache_dir
+from mdl.data.download import download as download_checked
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -43,21 +58,87 @@ MD5 = {
 }
 COUNTS = {"x_train": 60_000, "y_train": 60_000, "x_test": 10_000, "y_test": 10_000}
 SYSTEM_DIRS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")]}
+# Base URLs serving ``<stem>.gz``, tried in order. MNIST: the PyTorch mirror of the original
+# files (yann.lecun.com often refuses scripts), then the original site. Fashion-MNIST: the
+# authors' bucket, then the copy Keras downloads.
+URLS = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
+    "fashion_mnist": (
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    ),
+}
+URL_ENV = {"mnist": "MDL_MNIST_URL", "fashion_mnist": "MDL_FASHION_MNIST_URL"}
 _MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned bytes, 3 or 1 dimensions
 
 
 class DataFileError(ValueError):
-    """An IDX file that is missing, truncated or not what its name says."""
+    """An IDX file that is truncated, malformed, or not what its name says (md5)."""
 
 
 def candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
-    dirs = []
+    """Where to look, in order: ``root`` alone if given, else MDL_DATA, the cache, the system."""
     if root is not None:
-        dirs.append(Path(root))
+        return [Path(root)]
+    dirs = []
     if os.environ.get("MDL_DATA"):
         dirs.append(Path(os.environ["MDL_DATA"]) / name)
+    dirs.append(cache_dir() / name)
     dirs.extend(SYSTEM_DIRS.get(name, []))
     return dirs
+
+
+def download_dir(name: str, root: str | os.PathLike | None) -> Path:
+    """Where ``download=True`` writes: ``root``, else ``$MDL_DATA/<name>``, else the cache."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("MDL_DATA"):
+        return Path(os.environ["MDL_DATA"]) / name
+    return cache_dir() / name
+
+
+def base_urls(name: str, url: str | list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Base URLs to try: ``url`` (one or several), else ``$MDL_MNIST_URL`` (or
+    ``$MDL_FASHION_MNIST_URL``), else the mirrors in ``URLS``; each ends in ``/``."""
+    if url is None:
+        url = os.environ.get(URL_ENV[name]) or None
+    bases = URLS[name] if url is None else [url] if isinstance(url, str) else list(url)
+    return [base if base.endswith("/") else base + "/" for base in bases]
+
+
+def download_idx_file(name: str, key: str, directory: Path, url=None) -> Path:
+    """Fetch ``FILES[key].gz`` into ``directory``, refusing it unless its decompressed md5 is
+    the known one; returns the written path. Raises ``DownloadError`` (mdl.data.download) when
+    no base URL delivers it, :class:`DataFileError` when the bytes are not the file."""
+    filename = f"{FILES[key]}.gz"
+    target = directory / filename
+    bases = base_urls(name, url)
+
+    def check(data: bytes, source: str) -> None:
+        try:
+            raw = gzip.decompress(data)
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            raise DataFileError(
+                f"{source}: {filename} is not a complete gzip file ({error}); "
+                f"nothing was written to {target}"
+            ) from error
+        digest = hashlib.md5(raw).hexdigest()
+        if digest != MD5[name][key]:
+            raise DataFileError(
+                f"{source}: {filename} has md5 {digest} (decompressed), expected "
+                f"{MD5[name][key]}; nothing was written to {target}"
+            )
+
+    names = ", ".join(f"{stem}.gz" for stem in FILES.values())
+    manual = (
+        f"To get the {name} files by hand, download {names} "
+        f"from {' or '.join(URLS[name])} into {directory}, or set "
+        f"{URL_ENV[name]} (or pass url=) to a mirror that serves them."
+    )
+    return download_checked([base + filename for base in bases], target, check, manual=manual)
 
 
 def find_file(stem: str, dirs: list[Path]) -> Path | None:
@@ -98,22 +179,48 @@ def read_idx(path: Path, ndim: int, expected_count: int | None = None) -> tuple[
 
 
 def load_idx_dataset(
-    name: str, root=None, *, check_md5: bool = False, flatten: bool = False
+    name: str,
+    root=None,
+    *,
+    check_md5: bool = False,
+    flatten: bool = False,
+    download: bool = False,
+    url: str | list[str] | tuple[str, ...] | None = None,
 ) -> Dataset:
     """Load ``name`` ("mnist" or "fashion_mnist"): uint8 pixels scaled to float32 in [0, 1].
 
     Args:
-      root: folder holding the four files (``*-ubyte`` or ``*-ubyte.gz``).
-      check_md5: also compare the decompressed files with the known md5 sums.
+      root: folder holding the four files (``*-ubyte`` or ``*-ubyte.gz``); when given, the
+        only place looked in (see the module doc for the search order without it).
+      check_md5: also compare the decompressed files with the known md5 sums (downloaded
+        files are always checked before they are written).
       flatten: images as ``[n, 784]`` instead of ``[n, 28, 28]``.
+      download: fetch the files found nowhere into ``root``, else ``$MDL_DATA/<name>``, else
+        ``~/.cache/mdl/<name>``. Without it the network is never touched.
+      url: base URL (or URLs, tried in order) to download from; default ``$MDL_MNIST_URL`` /
+        ``$MDL_FASHION_MNIST_URL``, else the mirrors in ``URLS``.
+
+    Raises:
+      FileNotFoundError: files missing and ``download`` is false (names every place looked).
+      DownloadError: no URL delivered a missing file (``mdl.data.download.DownloadError``, an
+        ``OSError``); names each URL with its failure, and how to get the files by hand.
+      DataFileError: a file that is truncated, malformed, or fails its md5 sum.
     """
+    if name not in MD5:
+        raise ValueError(f"unknown IDX data set {name!r}; known: {', '.join(sorted(MD5))}")
     dirs = candidate_dirs(name, root)
     paths = {key: find_file(stem, dirs) for key, stem in FILES.items()}
-    missing = [FILES[key] for key, path in paths.items() if path is None]
-    if missing:
-        looked = ", ".join(str(d) for d in dirs) or "nowhere (pass root= or set MDL_DATA)"
+    missing = [key for key, path in paths.items() if path is None]
+    if missing and download:
+        target = download_dir(name, root)
+        for key in missing:
+            paths[key] = download_idx_file(name, key, target, url)
+    elif missing:
+        looked = ", ".join(str(d) for d in dirs)
         raise FileNotFoundError(
-            f"{name}: missing {', '.join(missing)} (raw or .gz); looked in: {looked}"
+            f"{name}: missing {', '.join(FILES[key] for key in missing)} (raw or .gz); "
+            f"looked in: {looked}. Pass download=True to fetch them into "
+            f"{download_dir(name, root)}, or put the files there."
         )
     arrays = {}
     for key, path in paths.items():
@@ -141,11 +248,19 @@ def load_idx_dataset(
     )
 
 
-def load_mnist(root=None, *, check_md5: bool = False, flatten: bool = False) -> Dataset:
+def load_mnist(
+    root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
+) -> Dataset:
     """MNIST, 60,000 train / 10,000 test 28x28 digits. See :func:`load_idx_dataset`."""
-    return load_idx_dataset("mnist", root, check_md5=check_md5, flatten=flatten)
+    return load_idx_dataset(
+        "mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
+    )
 
 
-def load_fashion_mnist(root=None, *, check_md5: bool = False, flatten: bool = False) -> Dataset:
+def load_fashion_mnist(
+    root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
+) -> Dataset:
     """Fashion-MNIST, 60,000 / 10,000 28x28 clothing images. See :func:`load_idx_dataset`."""
-    return load_idx_dataset("fashion_mnist", root, check_md5=check_md5, flatten=flatten)
+    return load_idx_dataset(
+        "fashion_mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
+    )

@@ -63,6 +63,7 @@ def test_wrong_magic_and_md5_are_reported(mnist_dir, tmp_path):
 
 def test_missing_files_are_each_named_with_every_place_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("MDL_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "mnist").mkdir()
     shutil.copy(__file__, tmp_path / "mnist" / "unrelated.txt")
     with pytest.raises(FileNotFoundError) as error:
@@ -70,7 +71,13 @@ def test_missing_files_are_each_named_with_every_place_looked(tmp_path, monkeypa
     message = str(error.value)
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
         assert stem in message
-    assert str(tmp_path / "mnist") in message and str(tmp_path / "elsewhere" / "mnist") in message
+    # an explicit root is the only place looked in: no silent fall-back to $MDL_DATA
+    assert f"looked in: {tmp_path / 'mnist'}." in message
+    assert str(tmp_path / "elsewhere") not in message
+    with pytest.raises(FileNotFoundError) as error:
+        load_mnist()
+    looked = f"{tmp_path / 'elsewhere' / 'mnist'}, {tmp_path / 'cache' / 'mdl' / 'mnist'}"
+    assert f"looked in: {looked}." in str(error.value)
 
 
 def test_unknown_data_set_is_refused():
