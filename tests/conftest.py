@@ -36,31 +36,69 @@ def shared_data_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MDL_DATA") or REPO.parent / "shared" / "data")
 
 
-def require_path(path: pathlib.Path, what: str) -> pathlib.Path:
-    """Skip, naming what is missing and where it was looked for, when a data set is absent.
+# What each data set needs and how to get it, for the skip (or failure) message.
+GET_MNIST = (
+    "get it with `python -c \"from mdl.data import load; load('mnist', download=True)\"` "
+    "(into $MDL_DATA/mnist, else ~/.cache/mdl/mnist), or set MDL_DATA to a folder holding mnist/"
+)
+GET_KJV = (
+    "make it with Debian's bible-kjv-text package: "
+    "`COLUMNS=80 bible 'gen1:1-rev22:21' > $MDL_DATA/text/kjv.txt` (see the shared data README)"
+)
+GET_FASHION = "install it with `apt-get install dataset-fashion-mnist` (as .ci/run does)"
 
-    .ci/run points MDL_DATA at the shared data and installs Fashion-MNIST, so in CI these tests
-    run; ``pytest -ra`` lists every skip with its reason, so an absent data set is visible.
-    Set MDL_REQUIRE_DATA=1 to make absence a failure instead.
+SKIPPED_FOR_DATA: dict[str, str] = {}  # data set -> reason, repeated after the test summary
+
+
+def require_path(candidates, what: str, how: str, *, usable=pathlib.Path.exists) -> pathlib.Path:
+    """The first usable path of ``candidates``; else skip (or, with MDL_REQUIRE_DATA=1, fail),
+    naming every path tried and how to get the data.
+
+    .ci/run points MDL_DATA at the shared data and installs Fashion-MNIST, and sets
+    MDL_REQUIRE_DATA=1, so in CI these tests run or fail. Elsewhere ``pytest -ra`` lists each
+    skip with its reason, and the session ends with a section naming the missing data sets.
     """
-    if not path.exists():
-        message = f"{what} not found at {path} (set MDL_DATA to the shared data folder)"
-        if os.environ.get("MDL_REQUIRE_DATA") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    candidates = [pathlib.Path(p) for p in candidates]
+    for path in candidates:
+        if usable(path):
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    message = f"{what} not found (looked in {tried}); {how}"
+    if os.environ.get("MDL_REQUIRE_DATA") == "1":
+        pytest.fail(f"{message}. MDL_REQUIRE_DATA=1: missing data fails the test")
+    SKIPPED_FOR_DATA[what] = message
+    pytest.skip(message)
+
+
+def holds_idx_files(folder: pathlib.Path) -> bool:
+    """All four IDX files of an MNIST-format set are there, raw or gzipped."""
+    from mdl.data.idx import FILES
+
+    return all((folder / s).is_file() or (folder / f"{s}.gz").is_file() for s in FILES.values())
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SKIPPED_FOR_DATA:
+        terminalreporter.section("tests skipped for missing data", sep="!", yellow=True)
+        for message in SKIPPED_FOR_DATA.values():
+            terminalreporter.write_line(message, yellow=True)
+        terminalreporter.write_line("MDL_REQUIRE_DATA=1 makes missing data a failure (.ci/run).")
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> pathlib.Path:
-    return require_path(shared_data_dir() / "mnist", "MNIST")
+    from mdl.data.download import cache_dir
+
+    candidates = [shared_data_dir() / "mnist", cache_dir() / "mnist"]
+    return require_path(candidates, "MNIST", GET_MNIST, usable=holds_idx_files)
 
 
 @pytest.fixture(scope="session")
 def kjv_path() -> pathlib.Path:
-    return require_path(shared_data_dir() / "text" / "kjv.txt", "KJV text")
+    return require_path([shared_data_dir() / "text" / "kjv.txt"], "KJV text", GET_KJV)
 
 
 @pytest.fixture(scope="session")
 def fashion_dir() -> pathlib.Path:
-    return require_path(pathlib.Path("/usr/share/datasets/fashion-mnist"), "Fashion-MNIST (Debian)")
+    debian = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    return require_path([debian], "Fashion-MNIST (Debian)", GET_FASHION, usable=holds_idx_files)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import brentq
+from scipy.stats import beta as beta_distribution
 
 from mdl.bounds import (
     binary_kl_bits,
@@ -104,7 +105,8 @@ def test_occam_bound_fails_at_most_delta_of_the_time():
     """Hypotheses h_k (k = 1..50) with known true errors and Elias-gamma-priced codes; a learner
     that picks the hypothesis with the smallest training error (after seeing the data). Over
     20,000 independent training samples of m = 200, the bound for the chosen hypothesis must
-    fail in at most delta + 3 standard errors of the draws."""
+    fail in at most delta + 3 standard errors of the draws. (A realistic use, but a weak test:
+    the union bound leaves this learner far below delta. The sharp test is the next one.)"""
     rng = np.random.default_rng(0)
     k = np.arange(1, 51)
     true_error = 0.15 + 0.3 * rng.random(50)
@@ -116,6 +118,74 @@ def test_occam_bound_fails_at_most_delta_of_the_time():
     bounds = np.asarray(occam_bound(errors[rows, chosen], code_bits[chosen], m, delta))
     failures = np.mean(true_error[chosen] > bounds)
     assert failures <= delta + 3 * math.sqrt(delta * (1 - delta) / MC_DRAWS)
+
+
+# The Occam guarantee, exactly: a hypothesis described in L bits must be covered with
+# probability >= 1 - alpha, alpha = delta 2^-L, whatever its true error. With k errors out of
+# m that holds iff the bound is at least the binomial tail inversion, the p with
+# P(Bin(m, p) <= k) = alpha (Clopper-Pearson's upper limit, scipy's beta.isf(alpha, k+1, m-k)).
+# The kl form is not much looser: P(Bin(m, p) <= k) >= P(Bin(m, p) = k)
+# >= 2^(-m kl(k/m || p)) / (m + 1) (method of types), so it is at most the inversion at
+# alpha / (m + 1); at k = 0 the kl form is exact ((1 - p)^m = 2^(-m kl(0 || p))).
+OCCAM_M, OCCAM_DELTA = 500, 1e-3
+OCCAM_CODE_BITS = (0, 1, 4, 16, 64)
+
+
+def occam_violations(bound, *, tight: bool = True) -> list[str]:
+    """Where ``bound(train_error, code_bits, m, delta)`` breaks the exact Occam guarantee for
+    m = 500, delta = 1e-3 and every error count k < m (or, with ``tight``, is looser than the
+    method of types allows); an empty list when it breaks none."""
+    m, errors = OCCAM_M, np.arange(OCCAM_M)
+    found = []
+    with jax.enable_x64(True):
+        for bits in OCCAM_CODE_BITS:
+            alpha = OCCAM_DELTA * 2.0**-bits
+            got = np.asarray(bound(errors / m, np.full(m, float(bits)), m, OCCAM_DELTA))
+            exact = beta_distribution.isf(alpha, errors + 1, m - errors)
+            low = np.flatnonzero(got < exact - 1e-9)
+            if low.size:
+                k = low[0]
+                found.append(f"L={bits}: k={k} bound {got[k]:.6f} < tail inversion {exact[k]:.6f}")
+            loosest = beta_distribution.isf(alpha / (m + 1), errors + 1, m - errors)
+            high = np.flatnonzero(got > loosest + 1e-9)
+            if tight and high.size:
+                k = high[0]
+                found.append(f"L={bits}: k={k} bound {got[k]:.6f} > {loosest[k]:.6f}")
+    return found
+
+
+def test_occam_bound_is_the_binomial_tail_inversion_within_the_types_factor():
+    assert occam_violations(occam_bound) == []
+    # Hoeffding's form is valid too, only looser.
+    assert occam_violations(occam_bound_hoeffding, tight=False) == []
+
+
+def _complexity_bits(code_bits, m, extra):
+    return (jnp.asarray(code_bits) + extra) / m
+
+
+MUTANTS = {
+    # The complexity without log2(1/delta): a 2^-L guarantee instead of delta 2^-L.
+    "drops_delta": lambda q, bits, m, delta: kl_inverse(q, _complexity_bits(bits, m, 0.0)),
+    # ln(1/delta) (nats) added to L (bits): delta counted as delta^(ln 2).
+    "adds_nats_to_bits": lambda q, bits, m, delta: kl_inverse(
+        q, _complexity_bits(bits, m, math.log(1 / delta))
+    ),
+    # The complexity in nats, (L ln 2 + ln(1/delta)) / m, given to a kl measured in bits.
+    "nats_as_bits": lambda q, bits, m, delta: kl_inverse(
+        q, _complexity_bits(bits, m, math.log2(1 / delta)) * math.log(2)
+    ),
+    # The complexity in bits given to a kl measured in nats (too loose).
+    "bits_as_nats": lambda q, bits, m, delta: kl_inverse(
+        q, _complexity_bits(bits, m, math.log2(1 / delta)) / math.log(2)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_the_occam_check_catches_bounds_that_drop_delta_or_mix_units(name):
+    """The check above has the power the Monte Carlo test lacks: each mistake fails it."""
+    assert occam_violations(MUTANTS[name]), f"{name} passes the exact Occam check"
 
 
 @pytest.mark.parametrize("bound", [mcallester_bound, maurer_bound, catoni_bound])
