@@ -1,11 +1,20 @@
 """Descriptions made real: entropy-coded bytes that decode back exactly.
 
 Everything mdl writes is one container format (``mdl.codec.container``): magic bytes, format
-version, typed sections with lengths, and a CRC-32. Anything truncated, corrupted, of an unknown
-version or inconsistent with its model raises :class:`CodecError`.
+version, typed sections with lengths, and a CRC-32. Every coded stream is one rANS stream made
+by one writer and read by one reader (``mdl.codec.rans``). Anything truncated, corrupted, of an
+unknown version or inconsistent with its model raises :class:`CodecError`.
+
+* symbols and labels: :func:`encode_symbols`, :func:`encode_labels`,
+  :func:`encode_label_chunks` (one stream, decoded chunk by chunk by
+  :class:`LabelChunkDecoder`);
+* models: :func:`encode_model` (self-describing) and :func:`encode_compact` (for a reader
+  that knows the architecture), over the leaf types of ``mdl.codec.leaves``;
+* integers: Elias gamma, delta and omega codes.
 """
 
 from mdl.codec import container
+from mdl.codec.compact import decode_compact, encode_compact
 from mdl.codec.elias import (
     decode_elias_delta,
     decode_elias_gamma,
@@ -15,9 +24,12 @@ from mdl.codec.elias import (
     encode_elias_omega,
 )
 from mdl.codec.errors import CodecError
+from mdl.codec.model import decode_model, encode_model
 from mdl.codec.stream import (
+    LabelChunkDecoder,
     decode_labels,
     decode_symbols,
+    encode_label_chunks,
     encode_labels,
     encode_symbols,
     information_bits,
@@ -25,16 +37,22 @@ from mdl.codec.stream import (
 
 __all__ = [
     "CodecError",
+    "LabelChunkDecoder",
     "container",
+    "decode_compact",
     "decode_elias_delta",
     "decode_elias_gamma",
     "decode_elias_omega",
     "decode_labels",
+    "decode_model",
     "decode_symbols",
+    "encode_compact",
     "encode_elias_delta",
     "encode_elias_gamma",
     "encode_elias_omega",
+    "encode_label_chunks",
     "encode_labels",
+    "encode_model",
     "encode_symbols",
     "information_bits",
 ]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from mdl.codec.errors import CodecError
 
 MAGIC = b"\x89MDL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one rANS stream per model file, binary model metadata, narrow CRCs
 _HEAD = struct.Struct("<4sH4sH")
 _SECTION = struct.Struct("<4sI")
 _CRC = struct.Struct("<I")

@@ -1,10 +1,10 @@
-"""Symbol streams made real with rANS (the ``constriction`` package), and data given a model.
+"""Symbol streams made real with rANS, and data given a model.
 
 ``encode_symbols(symbols, model)`` writes integer symbols to bytes with an asymmetric numeral
-system coder (Duda, "Asymmetric numeral systems", 2013; Bamler, "Understanding entropy coding
-with asymmetric numeral systems", 2022, for the ``constriction`` implementation: 32-bit words,
-24-bit probabilities). The file's size is the information content ``-sum log2 p(symbol)``
-plus at most a few words of coder state, plus the container header. A ``model`` is one of
+system coder (:mod:`mdl.codec.rans`, on ``constriction``: Duda, "Asymmetric numeral systems",
+2013; Bamler, "Understanding entropy coding with asymmetric numeral systems", 2022). The file's
+size is the information content ``-sum log2 p(symbol)`` plus at most a few words of coder
+state, plus the container header. A ``model`` is one of
 
 * a probability vector ``[K]``: every symbol i.i.d. over ``0..K-1``;
 * a probability matrix ``[n, K]``: symbol ``i`` under row ``i`` (labels given a model);
@@ -22,172 +22,85 @@ import math
 import struct
 import zlib
 
-import constriction
 import numpy as np
 
-from mdl.codec import container
+from mdl.codec import container, rans
 from mdl.codec.errors import CodecError
-from mdl.codes.priors import is_prior, probability_table
-from mdl.validation import check_integer_array, check_probabilities
+from mdl.codec.rans import MAX_ALPHABET, MAX_SYMBOLS
+from mdl.codes.priors import is_prior
+from mdl.validation import check_integer_array
 
-MAX_ALPHABET = 1 << 24  # constriction's 24-bit probabilities cannot give more symbols room
-MAX_SYMBOLS = 1 << 27  # decoder refuses to allocate more than this unless asked
+__all__ = [
+    "MAX_ALPHABET",
+    "MAX_SYMBOLS",
+    "LabelChunkDecoder",
+    "decode_labels",
+    "decode_symbols",
+    "encode_label_chunks",
+    "encode_labels",
+    "encode_symbols",
+    "information_bits",
+    "label_chunk_sections",
+]
+
 _CRC = struct.Struct("<I")
 
 
-def _symbols_crc(symbols: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i8").tobytes())
+def _checksum(coded: np.ndarray, alphabet: int) -> int:
+    """CRC-32 of coded symbols (``0..alphabet-1``) as the narrowest unsigned integers that hold
+    them: a quarter of the bytes of int32 for labels, so the check costs little next to coding."""
+    width = "<u1" if alphabet <= 1 << 8 else "<u2" if alphabet <= 1 << 16 else "<u4"
+    return zlib.crc32(np.ascontiguousarray(coded, dtype=width))
 
 
-def _normalized(table: np.ndarray) -> np.ndarray:
-    return table / table.sum(axis=-1, keepdims=True)
-
-
-def _prior_table(prior, lo: int, hi: int) -> np.ndarray:
-    if hi - lo + 1 > MAX_ALPHABET:
+def _table(model, name: str):
+    """A vector model as a normalized float64 table, a matrix as :class:`rans.Rows`."""
+    if isinstance(model, rans.Rows):
+        return model
+    ndim = np.ndim(model)
+    if ndim == 2:
+        return rans.Rows(model, name)
+    if ndim > 2:
         raise ValueError(
-            f"symbols span {hi - lo + 1} bins (from {lo} to {hi}); a prior-coded stream "
-            f"holds at most {MAX_ALPHABET}"
+            f"{name} must be a vector [K] or matrix [n, K]; got shape {np.shape(model)}"
         )
-    table = probability_table(prior, lo, hi)
-    if not np.all(np.isfinite(table)) or table.sum() <= 0:
-        raise ValueError("prior gives no finite probability mass on the symbols' range")
-    # The mass outside [lo, hi] goes to an escape entry that is never coded, instead of being
-    # renormalized away: every bin then costs exactly -log2 P(k) under the prior, the number
-    # the training objective used, rather than a little less.
-    escape = max(1.0 - float(table.sum()), 0.0)
-    return _normalized(np.append(table, escape))
+    return rans.vector_table(model, name)
 
 
-def _model_table(model, name: str = "model") -> np.ndarray:
-    table = check_probabilities(model, name)
-    if table.ndim > 2:
-        raise ValueError(f"{name} must be a vector [K] or matrix [n, K]; got shape {table.shape}")
-    if table.shape[-1] > MAX_ALPHABET:
-        raise ValueError(
-            f"{name} has {table.shape[-1]} symbols; at most {MAX_ALPHABET} are supported"
-        )
-    return _normalized(table)
-
-
-# rANS in constriction starts from state 0, where symbols cost almost nothing until the state
-# has grown (x' = x + cumulative frequency while x is below the symbol's frequency): a stream of
-# likely symbols can then be far shorter than its information content, and a decoder could not
-# bound a declared count by the bytes present. Two fixed 16-bit sentinel symbols, coded first
-# (so decoded last), lift the state above 2^31 before any data; they cost 32 bits and are
-# checked on decoding.
-_SENTINEL = np.array([0xA5C3, 0x5A3C], dtype=np.int32)
-_SENTINEL_MODEL = constriction.stream.model.Uniform(1 << 16)
-
-
-def _rans_encode(symbols: np.ndarray, table: np.ndarray) -> bytes:
-    return _rans_encode_segments([(symbols, table)])
-
-
-def _rans_encode_segments(segments) -> bytes:
-    """One rANS stream of several ``(symbols, table)`` segments, decodable in order (the last
-    segment is pushed first: rANS is a stack). A table of one symbol costs nothing."""
-    coded = [(s, t) for s, t in segments if t.shape[-1] > 1 and np.size(s)]
-    if not coded:
-        return b""
-    coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(_SENTINEL, _SENTINEL_MODEL)
-    for symbols, table in reversed(coded):
-        symbols = np.ascontiguousarray(symbols, dtype=np.int32)
-        if table.ndim == 1:
-            model = constriction.stream.model.Categorical(table, perfect=False)
-            coder.encode_reverse(symbols, model)
-        else:
-            family = constriction.stream.model.Categorical(perfect=False)
-            coder.encode_reverse(symbols, family, np.ascontiguousarray(table))
-    return coder.get_compressed().astype("<u4").tobytes()
-
-
-def _rans_decode(payload: bytes, table: np.ndarray, count: int) -> np.ndarray:
-    return _rans_decode_segments(payload, [(table, count)])[0]
-
-
-def _rans_decode_segments(payload: bytes, segments) -> list[np.ndarray]:
-    """Inverse of :func:`_rans_encode_segments` given ``[(table, count), ...]``."""
-    coded = [(t, c) for t, c in segments if t.shape[-1] > 1 and c]
-    if not coded:
-        if payload:
-            raise CodecError("a one-symbol alphabet carries no coded words, but some are present")
-        return [np.zeros(c, dtype=np.int32) for _, c in segments]
-    # Every symbol costs at least -log2(max p) bits and, with the state lifted by the
-    # sentinel, the output is never shorter than the information content less the coder's
-    # 64-bit head: refuse counts the bytes cannot hold before allocating them (1% slack for
-    # the coder's quantized probabilities).
-    floor_bits = 0.0
-    for table, count in coded:
-        floor = -np.log2(table.max(axis=-1))
-        floor_bits += floor.sum() if table.ndim == 2 else count * floor
-    if 0.99 * floor_bits > 8 * len(payload) + 64:
-        total = sum(c for _, c in coded)
-        raise CodecError(
-            f"stream declares {total} symbols, more than its {len(payload)} bytes can hold"
-        )
-    if len(payload) % 4:
-        raise CodecError(
-            f"coded words are {len(payload)} bytes, not a whole number of 32-bit words"
-        )
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    decoded = []
-    try:
-        coder = constriction.stream.stack.AnsCoder(words)
-        for table, count in segments:
-            if table.shape[-1] == 1 or not count:
-                decoded.append(np.zeros(count, dtype=np.int32))
-            elif table.ndim == 1:
-                model = constriction.stream.model.Categorical(table, perfect=False)
-                decoded.append(np.asarray(coder.decode(model, count), dtype=np.int32))
-            else:
-                family = constriction.stream.model.Categorical(perfect=False)
-                decoded.append(
-                    np.asarray(coder.decode(family, np.ascontiguousarray(table)), np.int32)
-                )
-        sentinel = coder.decode(_SENTINEL_MODEL, len(_SENTINEL))
-    except Exception as error:  # constriction reports invalid states with assorted types
-        raise CodecError(f"rANS stream cannot be decoded: {error}") from error
-    if not np.array_equal(sentinel, _SENTINEL) or not coder.is_empty():
-        raise CodecError("rANS stream does not end where it should: wrong model, count or bytes")
-    return decoded
-
-
-def _prepare(
-    symbols, model, *, name: str, model_name: str = "model"
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate ``symbols`` against ``model``; returns (symbols, table, offset)."""
-    values = check_integer_array(np.asarray(symbols), name)
+def _prepare(symbols, model, *, name: str, model_name: str = "model"):
+    """Validate ``symbols`` against ``model``; returns (symbols int64, table, offset)."""
+    values = check_integer_array(np.asarray(symbols), name).astype(np.int64, copy=False)
     if is_prior(model):
         if values.size == 0:
-            return values.astype(np.int64), np.ones(1), 0
+            return values, np.ones(1), 0
         lo, hi = int(values.min()), int(values.max())
-        return values.astype(np.int64), _prior_table(model, lo, hi), lo
-    table = _model_table(model, model_name)
-    num_symbols = table.shape[-1]
-    if table.ndim == 2 and (values.ndim != 1 or values.shape[0] != table.shape[0]):
+        return values, rans.prior_table(model, lo, hi), lo
+    table = _table(model, model_name)
+    if isinstance(table, rans.Rows) and (values.ndim != 1 or values.shape[0] != len(table)):
         raise ValueError(
-            f"{name} must have shape [{table.shape[0]}] to match model rows {table.shape}; "
+            f"{name} must have shape [{len(table)}] to match model rows {table.shape}; "
             f"got {values.shape}"
         )
-    if values.size and (values.min() < 0 or values.max() >= num_symbols):
+    num_symbols = rans.alphabet(table)
+    # One pass: as unsigned, negative symbols are huge, so the maximum finds them too.
+    if values.size and values.view(np.uint64).max() >= num_symbols:
         raise ValueError(
             f"{name} must lie in [0, {num_symbols}) for a model over {num_symbols} symbols; "
             f"got range [{values.min()}, {values.max()}]"
         )
-    return values.astype(np.int64), table, 0
+    return values, table, 0
 
 
 def _encode(kind: str, symbols, model, name: str, model_name: str = "model") -> bytes:
     values, table, offset = _prepare(symbols, model, name=name, model_name=model_name)
-    flat = values.reshape(-1)
+    # Every coded symbol lies in [0, alphabet), alphabet <= 2^24: int32 is what the coder reads.
+    coded = (values.reshape(-1) - offset if offset else values.reshape(-1)).astype(np.int32)
+    alphabet = rans.alphabet(table)
     # META: varints (ndim, *shape, offset, alphabet) then the symbols' CRC-32; a dozen bytes,
     # because for small streams (a test set's labels) every header byte is a visible cost.
-    meta = container.varints([values.ndim, *values.shape, offset, table.shape[-1]])
-    meta += _CRC.pack(_symbols_crc(flat))
-    words = _rans_encode(flat - offset, table) if flat.size else b""
-    return container.pack(kind, {"META": meta, "RANS": words})
+    meta = container.varints([values.ndim, *values.shape, offset, alphabet])
+    meta += _CRC.pack(_checksum(coded, alphabet))
+    return container.pack(kind, {"META": meta, "RANS": rans.encode([(coded, table)])})
 
 
 def _read_meta(payload: bytes) -> tuple[list[int], int, int, int]:
@@ -203,6 +116,24 @@ def _read_meta(payload: bytes) -> tuple[list[int], int, int, int]:
     return shape, offset, alphabet, _CRC.unpack_from(payload, at)[0]
 
 
+def _decoding_table(model, offset: int, alphabet: int, count: int, model_name: str):
+    if is_prior(model):
+        if alphabet < 2:
+            raise CodecError(f"a prior-coded stream has an escape entry; alphabet {alphabet}")
+        try:
+            return rans.prior_table(model, offset, offset + alphabet - 2)
+        except ValueError as error:
+            raise CodecError(f"the stream's range does not fit the prior ({error})") from error
+    table = _table(model, model_name)
+    if rans.alphabet(table) != alphabet or offset != 0:
+        raise CodecError(
+            f"stream was coded over {alphabet} symbols, the model given has {rans.alphabet(table)}"
+        )
+    if isinstance(table, rans.Rows) and len(table) != count:
+        raise CodecError(f"stream holds {count} symbols, the model has {len(table)} rows")
+    return table
+
+
 def _decode(
     kind: str, data: bytes, model, max_symbols: int, model_name: str = "model"
 ) -> np.ndarray:
@@ -214,28 +145,19 @@ def _decode(
     if not 1 <= alphabet <= MAX_ALPHABET:
         raise CodecError(f"metadata alphabet {alphabet} is outside [1, {MAX_ALPHABET}]")
     if count == 0:
-        symbols = np.zeros(0, dtype=np.int64)
+        coded = np.zeros(0, dtype=np.int32)
+        if words:
+            raise CodecError("an empty stream has no coded words, but some are present")
     else:
-        if is_prior(model):
-            if alphabet < 2:
-                raise CodecError(f"a prior-coded stream has an escape entry; alphabet {alphabet}")
-            table = _prior_table(model, offset, offset + alphabet - 2)
-        else:
-            table = _model_table(model, model_name)
-            if table.shape[-1] != alphabet or offset != 0:
-                raise CodecError(
-                    f"stream was coded over {alphabet} symbols, "
-                    f"the model given has {table.shape[-1]}"
-                )
-            if table.ndim == 2 and table.shape[0] != count:
-                raise CodecError(
-                    f"stream holds {count} symbols, the model has {table.shape[0]} rows"
-                )
-        symbols = _rans_decode(words, table, count).astype(np.int64) + offset
-    if _symbols_crc(symbols) != crc:
+        table = _decoding_table(model, offset, alphabet, count, model_name)
+        (coded,) = rans.decode(words, [(table, count)])
+    if _checksum(coded, alphabet) != crc:
         raise CodecError(
             "decoded symbols fail their checksum: the model differs from the encoder's"
         )
+    symbols = coded.astype(np.int64)
+    if offset:
+        symbols += offset
     return symbols.reshape(shape)
 
 
@@ -262,16 +184,15 @@ def information_bits(symbols, model) -> float:
     flat = values.reshape(-1) - offset
     if flat.size == 0:
         return 0.0
-    probs = table[flat] if table.ndim == 1 else table[np.arange(flat.size), flat]
+    if isinstance(table, rans.Rows):
+        probs = table.normalized()[np.arange(flat.size), flat]
+    else:
+        probs = table[flat]
     return float(-np.sum(np.log2(probs)))
 
 
-def _label_probs(probs) -> np.ndarray:
-    """Shape check only; the table itself is validated and normalized once, in _prepare/_decode."""
-    probs = np.asarray(probs)
-    if probs.ndim != 2:
-        raise ValueError(f"probs must have shape [n, K]; got {probs.shape}")
-    return probs
+def _label_rows(probs, name: str = "probs") -> rans.Rows:
+    return rans.Rows(probs, name)
 
 
 def encode_labels(probs, labels) -> bytes:
@@ -280,21 +201,20 @@ def encode_labels(probs, labels) -> bytes:
     This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
     by the coder's few words and the container header. Rows must sum to one (1e-4).
     """
-    return _encode("LABL", labels, _label_probs(probs), "labels", "probs")
+    return _encode("LABL", labels, _label_rows(probs), "labels", "probs")
 
 
 def decode_labels(probs, data: bytes) -> np.ndarray:
     """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
-    return _decode("LABL", data, _label_probs(probs), MAX_SYMBOLS, "probs")
+    return _decode("LABL", data, _label_rows(probs), MAX_SYMBOLS, "probs")
 
 
 # --- Labels in chunks, one stream ---------------------------------------------------------
 # An online (prequential) code learns the next chunk's probabilities from the chunks decoded
 # before it, so the decoder must be able to stop after each chunk. One rANS stream serves:
-# rANS is a stack, so the encoder pushes the last chunk first and the first chunk last, and
-# the decoder pops the chunks in order, asking the caller for each chunk's probabilities.
-# One container and one coder state for all chunks: a dozen chunks cost a few words of
-# overhead instead of a dozen headers.
+# the writer pushes the last chunk first, and the reader pops the chunks in order, asking the
+# caller for each chunk's probabilities. One container and one coder state for all chunks: a
+# dozen chunks cost a few words of overhead instead of a dozen headers.
 
 
 def encode_label_chunks(chunks) -> bytes:
@@ -305,28 +225,23 @@ def encode_label_chunks(chunks) -> bytes:
 def label_chunk_sections(chunks) -> dict[str, bytes]:
     """The META and RANS sections of :func:`encode_label_chunks`, for formats that embed them
     in a container of their own (one header instead of two)."""
-    chunks = [(_model_table(_label_probs(p), "probs"), np.asarray(y)) for p, y in chunks]
-    if not chunks:
+    segments = []
+    for i, (probs, labels) in enumerate(chunks):
+        values, table, _ = _prepare(
+            labels, _label_rows(probs, f"probs {i}"), name=f"labels of chunk {i}"
+        )
+        if segments and table.shape[1] != segments[0][1].shape[1]:
+            raise ValueError(
+                f"chunk {i} has {table.shape[1]} classes, chunk 0 has {segments[0][1].shape[1]}"
+            )
+        segments.append((values.astype(np.int32), table))
+    if not segments:
         raise ValueError("chunks is empty; give at least one (probs, labels) pair")
-    alphabet = chunks[0][0].shape[1]
-    labels = []
-    for i, (table, y) in enumerate(chunks):
-        values, _, _ = _prepare(y, table, name=f"labels of chunk {i}", model_name=f"probs {i}")
-        if table.shape[1] != alphabet:
-            raise ValueError(f"chunk {i} has {table.shape[1]} classes, chunk 0 has {alphabet}")
-        labels.append(values)
-    coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(_SENTINEL, _SENTINEL_MODEL)
-    if alphabet > 1:
-        family = constriction.stream.model.Categorical(perfect=False)
-        for (table, _), values in zip(reversed(chunks), reversed(labels), strict=True):
-            if values.size:
-                coder.encode_reverse(values.astype(np.int32), family, np.ascontiguousarray(table))
-    words = coder.get_compressed().astype("<u4").tobytes() if alphabet > 1 else b""
-    all_labels = np.concatenate(labels)
-    meta = container.varints([len(chunks), *[len(v) for v in labels], alphabet])
-    meta += _CRC.pack(_symbols_crc(all_labels))
-    return {"META": meta, "RANS": words}
+    alphabet = rans.alphabet(segments[0][1])
+    labels = np.concatenate([values for values, _ in segments])
+    meta = container.varints([len(segments), *[len(v) for v, _ in segments], alphabet])
+    meta += _CRC.pack(_checksum(labels, alphabet))
+    return {"META": meta, "RANS": rans.encode(segments)}
 
 
 class LabelChunkDecoder:
@@ -349,10 +264,7 @@ class LabelChunkDecoder:
             raise CodecError(f"chunk sizes {self.sizes[:8]}... are negative or exceed max_symbols")
         if not 1 <= self.alphabet <= MAX_ALPHABET:
             raise CodecError(f"alphabet {self.alphabet} is outside [1, {MAX_ALPHABET}]")
-        if len(words) % 4:
-            raise CodecError(f"coded words are {len(words)} bytes, not whole 32-bit words")
-        self._words = np.frombuffer(words, dtype="<u4").astype(np.uint32)
-        self._coder = constriction.stream.stack.AnsCoder(self._words) if len(words) else None
+        self._reader = rans.Reader(words)
         self._decoded: list[np.ndarray] = []
 
     @property
@@ -365,39 +277,22 @@ class LabelChunkDecoder:
         size = self.next_size
         if size is None:
             raise CodecError("all chunks are already decoded")
-        table = _model_table(_label_probs(probs), "probs")
+        table = _label_rows(probs)
         if table.shape != (size, self.alphabet):
             raise ValueError(
                 f"chunk {len(self._decoded)} needs probs of shape "
                 f"({size}, {self.alphabet}); got {table.shape}"
             )
-        if self.alphabet == 1 or size == 0:
-            labels = np.zeros(size, dtype=np.int64)
-        else:
-            if self._coder is None:
-                raise CodecError("the stream holds no coded words")
-            try:
-                family = constriction.stream.model.Categorical(perfect=False)
-                labels = np.asarray(
-                    self._coder.decode(family, np.ascontiguousarray(table)), np.int64
-                )
-            except Exception as error:
-                raise CodecError(f"rANS stream cannot be decoded: {error}") from error
+        labels = self._reader.pop(table, size)
         self._decoded.append(labels)
-        return labels
+        return labels.astype(np.int64)
 
     def finish(self) -> np.ndarray:
         """All labels, after checking the sentinel, the stream's end and the checksum."""
         if self.next_size is not None:
             raise CodecError(f"{len(self.sizes) - len(self._decoded)} chunks are not decoded yet")
-        if self.alphabet > 1:
-            try:
-                sentinel = self._coder.decode(_SENTINEL_MODEL, len(_SENTINEL))
-            except Exception as error:
-                raise CodecError(f"rANS stream cannot be decoded: {error}") from error
-            if not np.array_equal(sentinel, _SENTINEL) or not self._coder.is_empty():
-                raise CodecError("label stream does not end where it should: wrong probs or bytes")
+        self._reader.finish()
         labels = np.concatenate(self._decoded)
-        if _symbols_crc(labels) != self._crc:
+        if _checksum(labels, self.alphabet) != self._crc:
             raise CodecError("decoded labels fail their checksum: probs differ from the encoder's")
-        return labels
+        return labels.astype(np.int64)

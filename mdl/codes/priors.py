@@ -196,39 +196,3 @@ def probability_table(prior, lo: int, hi: int) -> np.ndarray:
 @partial(jax.jit, static_argnums=2)
 def _jitted_log_pmf(prior, lo, size):
     return prior.log_pmf(lo + jnp.arange(size, dtype=lo.dtype))
-
-
-def prior_to_json(prior) -> dict:
-    """A JSON-ready description of a prior: family name and float64 parameters (lists)."""
-    name = _FAMILY_NAMES.get(type(prior))
-    if name is None:
-        raise TypeError(
-            f"prior must be one of {sorted(PRIOR_FAMILIES)}; got {type(prior).__name__}"
-        )
-    fields = {}
-    for field, value in zip(prior._fields, prior, strict=True):
-        if is_prior(value):
-            fields[field] = prior_to_json(value)
-        else:
-            fields[field] = np.asarray(value, dtype=np.float64).tolist()
-    return {"family": name, "params": fields}
-
-
-def prior_from_json(description: dict):
-    """Inverse of :func:`prior_to_json`. Raises ValueError on anything malformed."""
-    if not isinstance(description, dict) or set(description) != {"family", "params"}:
-        raise ValueError("a prior description must be {'family': ..., 'params': {...}}")
-    cls = PRIOR_FAMILIES.get(description["family"])
-    params = description["params"]
-    if cls is None or not isinstance(params, dict) or set(params) != set(cls._fields):
-        raise ValueError(f"unknown or malformed prior description: {description['family']!r}")
-    values = {}
-    for field, value in params.items():
-        if isinstance(value, dict):
-            values[field] = prior_from_json(value)
-        else:
-            array = np.asarray(value, dtype=np.float64)
-            if array.dtype != np.float64 or array.ndim > 1:
-                raise ValueError(f"prior parameter {field!r} must be a number or a flat list")
-            values[field] = array
-    return cls(**values)

@@ -1,4 +1,11 @@
-"""Compressed Flax NNX models on disk: ``save_compressed`` and ``load_compressed``."""
+"""Compressed Flax NNX models as bytes and files.
+
+``encode_compressed``/``decode_compressed`` work in memory; ``save_compressed``/
+``load_compressed`` write and read files with them (atomically). Two formats: self-describing
+model files (:mod:`mdl.codec.model`, kind MODL: names, shapes and, for reference models, the
+architecture) and compact files (:mod:`mdl.codec.compact`, kind MODC: only what a template
+of the same architecture cannot supply).
+"""
 
 from __future__ import annotations
 
@@ -15,58 +22,47 @@ from mdl.codec.compact import decode_compact, encode_compact
 from mdl.codec.container import kind_of
 from mdl.codec.errors import CodecError
 from mdl.codec.model import decode_model, encode_model
-from mdl.compress.base import Compressor, leaves_with_paths
+from mdl.compress.base import leaves_with_paths
+from mdl.params import split_params
 from mdl.records import write_bytes_atomic
 
-
-def split_params(model: nnx.Module):
-    """``(graphdef, params)`` of a model whose whole state is ``nnx.Param`` (refuses others:
-    they could not be restored from a weights file)."""
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    others = [p for p, _ in leaves_with_paths(rest)]
-    if others:
-        raise ValueError(
-            f"model has non-parameter state that a compressed file cannot hold: {others}"
-        )
-    return graphdef, params
+__all__ = [
+    "decode_compressed",
+    "encode_compressed",
+    "load_compressed",
+    "save_compressed",
+    "split_params",  # moved to mdl.params; importable here as before
+]
 
 
-def save_compressed(
-    path: str | os.PathLike,
-    model: nnx.Module,
-    compressor: Compressor,
-    cstate,
-    *,
-    compact: bool = False,
-) -> int:
-    """Finalize ``model``'s parameters with ``compressor`` and write them atomically to
-    ``path``; returns the file size in bytes (``8 x`` that is the model's real code length).
+def encode_compressed(model: nnx.Module, compressor, cstate, *, compact: bool = False) -> bytes:
+    """``model``'s parameters finalized by ``compressor`` (``compressor.finalize(params,
+    cstate)``), as bytes: ``8 x len`` is the model's real code length.
 
     ``compact=True`` writes :mod:`mdl.codec.compact`'s format: no names, shapes or
-    architecture, which the reader supplies as a template (``load_compressed(path, model)``);
-    for codes whose decoder knows the architecture already.
+    architecture, which the reader supplies as a template (``decode_compressed(data,
+    model)``); for codes whose decoder knows the architecture already.
     """
     from mdl.models import describe
 
     _, params = split_params(model)
     leaves = compressor.finalize(params, cstate)
     if compact:
-        data = encode_compact([leaves[p] for p, _ in leaves_with_paths(params)])
-    else:
-        data = encode_model(leaves, arch=describe(model))
-    write_bytes_atomic(path, data)
-    return len(data)
+        return encode_compact([leaves[path] for path, _ in leaves_with_paths(params)])
+    return encode_model(leaves, arch=describe(model))
 
 
-def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) -> nnx.Module:
-    """Read a compressed model. Reference models rebuild themselves from the file; others need
-    ``model``, a template of the same structure (its weights are replaced, not used)."""
+def decode_compressed(data: bytes, model: nnx.Module | None = None) -> nnx.Module:
+    """The model :func:`encode_compressed` wrote, with its hard weights bit for bit.
+
+    Reference models rebuild themselves from a model file; compact files and other models
+    need ``model``, a template of the same structure (its weights are replaced, not used).
+    """
     from mdl.models import build
 
-    data = Path(path).read_bytes()
     if kind_of(data) == COMPACT_KIND:
         if model is None:
-            raise ValueError(f"{path} is a compact file; pass model= (a template)")
+            raise ValueError("the data is a compact file (MODC); pass model= (a template)")
         graphdef, params = split_params(model)
         flat, treedef = jax.tree_util.tree_flatten(params)
         values = decode_compact(data, [np.shape(leaf) for leaf in flat])
@@ -74,18 +70,45 @@ def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) ->
     weights, arch = decode_model(data)
     if model is None:
         if arch is None:
-            raise ValueError(f"{path} names no reference architecture; pass model= (a template)")
+            raise ValueError(
+                "the model file names no reference architecture; pass model= (a template)"
+            )
         model = build(arch)
     graphdef, params = split_params(model)
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    expected = [p for p, _ in leaves_with_paths(params)]
+    flat, treedef = jax.tree_util.tree_flatten(params)
+    expected = [path for path, _ in leaves_with_paths(params)]
     if set(expected) != set(weights):
         raise CodecError(f"file holds tensors {sorted(weights)}, the model has {sorted(expected)}")
     values = []
-    for path_, (_, leaf) in zip(expected, flat, strict=True):
-        if np.shape(leaf) != weights[path_].shape:
+    for path, leaf in zip(expected, flat, strict=True):
+        if np.shape(leaf) != weights[path].shape:
             raise CodecError(
-                f"tensor {path_!r}: file shape {weights[path_].shape}, model {np.shape(leaf)}"
+                f"tensor {path!r}: file shape {weights[path].shape}, model {np.shape(leaf)}"
             )
-        values.append(jnp.asarray(weights[path_]))
+        values.append(jnp.asarray(weights[path]))
     return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, values))
+
+
+def save_compressed(
+    path: str | os.PathLike,
+    model: nnx.Module,
+    compressor,
+    cstate,
+    *,
+    compact: bool = False,
+) -> int:
+    """Write :func:`encode_compressed`'s bytes atomically to ``path``; returns their size in
+    bytes (``8 x`` that is the model's real code length)."""
+    data = encode_compressed(model, compressor, cstate, compact=compact)
+    write_bytes_atomic(path, data)
+    return len(data)
+
+
+def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) -> nnx.Module:
+    """Read a file :func:`save_compressed` wrote (see :func:`decode_compressed`)."""
+    try:
+        return decode_compressed(Path(path).read_bytes(), model)
+    except ValueError as error:
+        if isinstance(error, CodecError):
+            raise
+        raise ValueError(f"{path}: {error}") from None

@@ -16,8 +16,6 @@ from mdl.codes.priors import (
     DiscretizedLogistic,
     DiscretizedMixture,
     SpikeAndSlab,
-    prior_from_json,
-    prior_to_json,
     probability_table,
 )
 from mdl.testing import quantized_weights
@@ -105,21 +103,6 @@ def test_rate_is_differentiable_in_the_parameters(family, dist):
     h = 1e-4
     numeric = (reference(math.log(2.0) + h) - reference(math.log(2.0) - h)) / (2 * h)
     assert float(grads[1]) == pytest.approx(numeric, rel=1e-2)
-
-
-def test_json_round_trip_is_exact():
-    prior = SpikeAndSlab(
-        np.float32(1.5),
-        DiscretizedMixture(
-            np.array([0.1, -0.3], np.float32), DiscretizedLaplace(np.zeros(2), np.array([0.5, 3.0]))
-        ),
-    )
-    again = prior_from_json(prior_to_json(prior))
-    np.testing.assert_array_equal(
-        probability_table(again, -10, 10), probability_table(prior, -10, 10)
-    )
-    with pytest.raises(ValueError, match="unknown or malformed prior"):
-        prior_from_json({"family": "cauchy", "params": {}})
 
 
 @pytest.mark.parametrize("family", [f for f, _ in FAMILIES])
