@@ -2,13 +2,13 @@
 
     python benchmarks/sweep.py [--smoke] [--epochs N]
 
-The sweep: the built-in digits data, MLP 64-32-10 quantized with a learned spike-and-slab
-prior, 16 betas x 4 seeds, Adam, batches of 64; every point gets the same epochs, batches and
-steps in both arms.
+The sweep: the built-in digits data, MLP 64-32-10 (``--model convnet``: ConvNet 4-8) quantized
+with a learned spike-and-slab prior, 16 betas x 4 seeds, Adam, batches of 64; every point gets
+the same epochs, batches and steps in both arms. Public API only.
 
-* Training program (``speedup``): in this process, the compiled epoch of ``mdl.sweep`` run on
-  all 64 points at once (vmapped, leading axis 64) against the same compiled epoch on one point
-  at a time, 64 times; both compiled before timing; best of 3.
+* Training program (``speedup``): in this process, the points epoch of :mod:`mdl.engine` (what
+  ``mdl.sweep`` compiles) run on all 64 points at once (vmapped, leading axis 64) against the
+  same program on one point at a time, 64 times; both compiled before timing; best of 3.
 * End to end (``end_to_end_speedup``): ``mdl.sweep.run`` with ``points_per_chunk=64`` against
   ``points_per_chunk=1``, each in a fresh process (so each compiles once and its peak resident
   memory is its own), including compilation, evaluation and writing 64 model files.
@@ -28,17 +28,29 @@ import tempfile
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 BETAS = tuple(float(b) for b in np.geomspace(1e-3, 10, 16))
 SEEDS = (0, 1, 2, 3)
 
 
-def arm(points_per_chunk: int, epochs: int, n_betas: int, out: str) -> dict:
+MODELS = {
+    "mlp": {"name": "MLP", "hidden": [32]},
+    "convnet": {"name": "ConvNet", "channels": [4, 8]},
+}
+
+
+def arm(points_per_chunk: int, epochs: int, n_betas: int, model: str, out: str) -> dict:
     from mdl.sweep import SweepConfig, run
 
     config = SweepConfig(
-        betas=BETAS[:n_betas], seeds=SEEDS, epochs=epochs, points_per_chunk=points_per_chunk
+        betas=BETAS[:n_betas],
+        seeds=SEEDS,
+        epochs=epochs,
+        points_per_chunk=points_per_chunk,
+        model=MODELS[model],
     )
     start = time.perf_counter()
     records = run(config, out, progress=False)
@@ -52,9 +64,9 @@ def arm(points_per_chunk: int, epochs: int, n_betas: int, out: str) -> dict:
     }
 
 
-def run_arm(points_per_chunk: int, epochs: int, n_betas: int) -> dict:
+def run_arm(points_per_chunk: int, epochs: int, n_betas: int, model: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, __file__, "--arm", str(points_per_chunk)]
+        command = [sys.executable, __file__, "--arm", str(points_per_chunk), "--model", model]
         command += ["--epochs", str(epochs), "--betas", str(n_betas), "--out", out]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode:
@@ -62,39 +74,56 @@ def run_arm(points_per_chunk: int, epochs: int, n_betas: int) -> dict:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def time_training(epochs: int, n_betas: int, repeats: int = 3) -> dict:
-    """Seconds for ``epochs`` epochs of all points: vmapped at once, and one point at a time."""
-    from mdl import sweep
+def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> dict:
+    """Seconds for ``epochs`` epochs of all points: vmapped at once, and one point at a time,
+    both through the public training core (:mod:`mdl.engine`) a sweep uses."""
+    from mdl.codes.data_codes import categorical
     from mdl.data import load
+    from mdl.engine import init_state, make_points_epoch, make_step, optimizer_for, warmup_steps_for
+    from mdl.models.catalog import reference_model
+    from mdl.params import split_params
+    from mdl.sweep import SweepConfig, build_compressor
 
-    config = sweep.SweepConfig(betas=BETAS[:n_betas], seeds=SEEDS, epochs=epochs)
+    config = SweepConfig(betas=BETAS[:n_betas], seeds=SEEDS, epochs=epochs, model=model)
     data = load(config.data)
-    _, graphdef, _, compressor = sweep._model_and_compressor(config, data, 0)
-    optimizer = sweep._optimizer(config)
+    compressor = build_compressor(config.compressor)
+    graphdef, params = split_params(reference_model(config.model, data, seed=0))
+    cstate = compressor.init(params, jax.random.key(0))
+    optimizer = optimizer_for(compressor, params, cstate, optax.adam(config.learning_rate))
     n_train = len(data.x_train)
-    warmup = config.warmup_fraction * epochs * (n_train // config.batch_size)
-    epoch_fn, _, _ = sweep._programs(
-        graphdef, compressor, optimizer, n_train, config.batch_size, warmup
-    )
-    x, y = jax.numpy.asarray(data.x_train, "float32"), jax.numpy.asarray(data.y_train)
+    warmup = warmup_steps_for(config.warmup_fraction, epochs, n_train // config.batch_size)
+    step = make_step(graphdef, compressor, categorical(), optimizer, n_train, warmup)
+    # As the sweep picks it on CPU: a scanned epoch for MLPs, a loop of steps for convnets.
+    epoch_fn = make_points_epoch(step, config.batch_size, scan=model["name"] == "MLP")
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+
+    def initial(seed):
+        _, p = split_params(reference_model(config.model, data, seed=seed))
+        return init_state(p, compressor.init(p, jax.random.key(seed)), optimizer)
+
+    def stack(trees):
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
     points = config.points()
-    initial = {s: sweep._initial_state(config, data, s, optimizer) for s in SEEDS}
-    states = [initial[seed] for _, seed in points]
-    betas = [jax.numpy.float32(b) for b, _ in points]
-    keys = [jax.random.key(seed) for _, seed in points]
+    states = [initial(p["seed"]) for p in points]
+    betas = [jnp.float32(p["beta"]) for p in points]
+    keys = [jax.random.key(p["seed"]) for p in points]
 
     def vmapped():
-        state = sweep._stack(states)
-        beta, key = jax.numpy.stack(betas), jax.numpy.stack(keys)
+        state, beta, key = stack(states), jnp.stack(betas), jnp.stack(keys)
+        active = jnp.ones(len(points), bool)
         for epoch in range(epochs):
-            state = epoch_fn(state, beta, jax.vmap(jax.random.fold_in, (0, None))(key, epoch), x, y)
+            epoch_keys = jax.vmap(jax.random.fold_in, (0, None))(key, epoch)
+            state = epoch_fn(state, epoch_keys, beta, active, x, y)
         return jax.block_until_ready(state)
 
     def one_at_a_time():
+        active = jnp.ones(1, bool)
         for state, beta, key in zip(states, betas, keys, strict=True):
-            state = sweep._stack([state])
+            state = stack([state])
             for epoch in range(epochs):
-                state = epoch_fn(state, beta[None], jax.random.fold_in(key, epoch)[None], x, y)
+                epoch_key = jax.random.fold_in(key, epoch)[None]
+                state = epoch_fn(state, epoch_key, beta[None], active, x, y)
             jax.block_until_ready(state)
 
     figures = {}
@@ -114,17 +143,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="8 points, 2 epochs")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--betas", type=int, default=16, help="betas (x 4 seeds = points)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--arm", type=int, help=argparse.SUPPRESS)  # internal: one arm
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.arm is not None:
-        print(json.dumps(arm(args.arm, args.epochs, args.betas, args.out)))
+        print(json.dumps(arm(args.arm, args.epochs, args.betas, args.model, args.out)))
         return {}
     epochs, n_betas = (2, 2) if args.smoke else (args.epochs, args.betas)
     points = n_betas * len(SEEDS)
-    training = time_training(epochs, n_betas, repeats=1 if args.smoke else 3)
-    vmapped = run_arm(points, epochs, n_betas)
-    sequential = run_arm(1, epochs, n_betas)
+    training = time_training(epochs, n_betas, MODELS[args.model], repeats=1 if args.smoke else 3)
+    vmapped = run_arm(points, epochs, n_betas, args.model)
+    sequential = run_arm(1, epochs, n_betas, args.model)
     print(f"{points} points x {epochs} epochs on {vmapped['devices']}")
     print(f"{'':<28} {'vmapped':>10} {'sequential':>10} {'speedup':>8}")
     rows = (
@@ -138,6 +168,7 @@ def main(argv=None) -> dict:
         f"{sequential['peak_memory_mb']:>10.0f}"
     )
     summary = {
+        "model": MODELS[args.model],
         "points": points,
         "epochs": epochs,
         "speedup": training["sequential"] / training["vmapped"],

@@ -3,7 +3,7 @@ cross-entropy step on the same model and batches, in the same run.
 
     python benchmarks/train_step.py [--smoke] [--model lenet_300_100|lenet5]
 
-Both steps are the library's own jitted step (``mdl.train.make_train_step``, Adam, beta 1) on
+Both steps are the library's own jitted step (``mdl.engine.make_step``, Adam, beta 1) on
 one batch of 128 MNIST-shaped inputs: float32 parameters against ``quantizer()``. Each is timed
 as the best of 10 repeats of 100 steps after compilation, the repeats alternating between the
 two (this machine's timings drift by 20% from one second to the next). Last line: JSON with
@@ -19,18 +19,20 @@ import time
 import jax
 import optax
 
-from mdl.compress import float32_baseline, quantizer, split_params
+from mdl.codes.data_codes import categorical
+from mdl.compress import float32_baseline, quantizer
+from mdl.engine import init_state, make_step, optimizer_for
 from mdl.models import lenet5, lenet_300_100
-from mdl.train import make_train_step
+from mdl.params import split_params
 
 
-def make_step(graphdef, compressor, optimizer, n_train: int):
-    """The library's own training step (``mdl.train.make_train_step``), jitted, beta = 1."""
-    train_step = make_train_step(graphdef, compressor, optimizer, n_train, warmup_steps=1.0)
+def jitted_step(graphdef, compressor, optimizer, n_train: int):
+    """The library's own training step (``mdl.engine.make_step``), jitted, beta = 1."""
+    train_step = make_step(graphdef, compressor, categorical(), optimizer, n_train)
 
     @jax.jit
-    def step(carry, xb, yb, key):
-        return train_step(carry, (xb, yb, key), 1.0, True)
+    def step(state, xb, yb, key):
+        return train_step(state, xb, yb, key, 1.0)
 
     return step
 
@@ -64,13 +66,13 @@ def main(argv=None) -> dict:
     key = jax.random.key(1)
     xb = jax.random.uniform(key, (128, 28, 28))
     yb = jax.random.randint(key, (128,), 0, 10)
-    optimizer = optax.adam(1e-3)
     steps_per_repeat, repeats = (3, 2) if args.smoke else (100, 10)
     steps, carries = {}, {}
     for name, compressor in (("plain", float32_baseline()), ("compressed", quantizer())):
-        trainable = (params, compressor.init(params))
-        steps[name] = make_step(graphdef, compressor, optimizer, 60_000)
-        carries[name] = (trainable, optimizer.init(trainable), jax.numpy.float32(0))
+        cstate = compressor.init(params, jax.random.key(0))
+        optimizer = optimizer_for(compressor, params, cstate, optax.adam(1e-3))
+        steps[name] = jitted_step(graphdef, compressor, optimizer, 60_000)
+        carries[name] = init_state(params, cstate, optimizer)
     times = time_interleaved(steps, carries, xb, yb, steps_per_repeat, repeats)
     summary = {
         "model": args.model,

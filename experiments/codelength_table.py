@@ -26,18 +26,17 @@ full report to DIR.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
 from flax import nnx
 
+from experiments.harness import experiment_parser, write_summary
 from mdl.compress import quantizer
 from mdl.data import load
 from mdl.estimators import prequential, two_part, variational
@@ -54,9 +53,10 @@ PUBLISHED = {
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="3,000 labels, short trainings")
-    parser.add_argument("--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)")
+    start = time.perf_counter()
+    parser = experiment_parser(
+        __doc__, "codelength_table", smoke="3,000 labels, short trainings", data_root=True
+    )
     parser.add_argument("--hidden", type=int, default=24, help="width of the compressed MLP")
     parser.add_argument(
         "--pool", type=int, default=2, help="average-pool the images by this before the MLP"
@@ -70,7 +70,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--prequential-max-epochs", type=int, default=50)
     parser.add_argument("--prequential-eval-every", type=int, default=100, help="steps")
     parser.add_argument("--prequential-patience", type=int, default=10, help="evaluations")
-    parser.add_argument("--out", type=Path, default=Path("results/codelength_table"))
     args = parser.parse_args(argv)
     if args.smoke:
         args.prequential_channels = "8,16"
@@ -177,7 +176,7 @@ def main(argv=None) -> dict:
         summary[f"{name}_test_accuracy"] = reports[name].details["test_accuracy"]
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "reports.json", {k: r.to_json() for k, r in reports.items()})
-    write_json_atomic(args.out / "summary.json", summary)
+    write_summary(args.out, summary, start)
     print(f"MNIST training labels (n = {n:,}); published values: Blier and Ollivier 2018")
     print(f"{'code':<22} {'bits':>12} {'test acc':>9} {'published':>10}")
     print(f"{'uniform':<22} {summary['uniform_bits']:>12,.0f} {'':>9} {'199 k':>10}")

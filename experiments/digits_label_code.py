@@ -12,12 +12,11 @@ compressor issues then shrink. Writes ``summary.json`` to DIR (default results/d
 
 from __future__ import annotations
 
-import argparse
 import bz2
 import lzma
 import math
+import time
 import zlib
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +24,8 @@ import numpy as np
 import optax
 
 import mdl
+from experiments.harness import experiment_parser, write_summary
 from mdl.data import load
-from mdl.records import write_json_atomic
 
 
 def fit_logistic_regression(x, y, num_classes: int, steps: int, l2: float, key):
@@ -54,9 +53,10 @@ def fit_logistic_regression(x, y, num_classes: int, steps: int, l2: float, key):
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="few optimization steps (for tests)")
-    parser.add_argument("--out", type=Path, default=Path("results/digits_label_code"))
+    start = time.perf_counter()
+    parser = experiment_parser(
+        __doc__, "digits_label_code", smoke="few optimization steps (for tests)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -96,8 +96,7 @@ def main(argv=None) -> dict:
         "model_float32_bits": model_bits,
         "two_part_float32_bits": model_bits + 8 * len(coded),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "summary.json", summary)
+    write_summary(args.out, summary, start)
 
     print(
         f"digits: {len(data.y_train)} train / {n} test images, logistic regression, "

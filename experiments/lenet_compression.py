@@ -13,7 +13,6 @@ of exactly-zero weights) and ``model_file`` (relative to DIR).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
@@ -23,11 +22,12 @@ import jax
 import numpy as np
 import optax
 
+from experiments.harness import experiment_parser, write_summary
 from mdl.compress import load_compressed, quantizer, save_compressed, split_params
 from mdl.data import load
+from mdl.inference import evaluate
 from mdl.models import lenet5, lenet_300_100, parameter_count
-from mdl.records import write_json_atomic
-from mdl.train import evaluate, fit
+from mdl.train import fit
 
 PUBLISHED = {  # (method, compression ratio, test error)
     "lenet_300_100": [
@@ -93,12 +93,12 @@ def run_one(name: str, data, epochs: int, out: Path, seed: int, progress: bool) 
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="2,000 examples, 1 epoch each")
-    parser.add_argument("--data-root", default=None, help="MNIST folder (default $MDL_DATA/mnist)")
+    start = time.perf_counter()
+    parser = experiment_parser(
+        __doc__, "lenet_compression", smoke="2,000 examples, 1 epoch each", data_root=True
+    )
     parser.add_argument("--models", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/lenet_compression"))
     args = parser.parse_args(argv)
     data = load("mnist", root=args.data_root)
     if args.smoke:
@@ -113,10 +113,11 @@ def main(argv=None) -> dict:
     # Models run separately (--models) add to the summary instead of erasing the others.
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary.pop("provenance", None)  # rewritten below
     for name in args.models:
         epochs = 1 if args.smoke else CONFIGS[name][1]
         summary[name] = run_one(name, data, epochs, args.out, args.seed, not args.smoke)
-        write_json_atomic(summary_path, summary)
+        write_summary(args.out, summary, start)
 
     print(
         f"{'model':15} {'method':45} {'ratio':>8} {'test error':>10} {'sparsity':>9} {'bytes':>8}"

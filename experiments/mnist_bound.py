@@ -17,11 +17,9 @@ learn): the bound must then be vacuous. Writes ``summary.json`` with ``error_bou
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -29,13 +27,14 @@ import optax
 from flax import nnx
 
 import mdl
+from experiments.harness import experiment_parser, write_summary
 from mdl.bounds import grid_search_bits, occam_bound, occam_bound_hoeffding
 from mdl.compress import quantizer, save_compressed
 from mdl.compress.files import load_compressed, split_params
 from mdl.data import load
+from mdl.inference import evaluate
 from mdl.models import MLP, ConvNet
-from mdl.records import write_json_atomic
-from mdl.train import evaluate, fit
+from mdl.train import fit
 
 # Configurations compared before reporting this one (see experiments/mnist_bound.md: 23 runs of
 # MLPs, then the convnet runs listed there): choosing among up to 64 after seeing the data
@@ -44,10 +43,11 @@ CONFIGS_TRIED = 64
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a short run (for tests)")
+    start = time.perf_counter()
+    parser = experiment_parser(
+        __doc__, "mnist_bound", smoke="a short run (for tests)", data_root=True
+    )
     parser.add_argument("--shuffle-labels", action="store_true", help="random labels (control)")
-    parser.add_argument("--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)")
     parser.add_argument("--arch", choices=["convnet", "mlp"], default="convnet")
     parser.add_argument("--channels", default="8,16", help="convnet: channels per conv layer")
     parser.add_argument("--hidden", type=int, default=32, help="mlp: hidden units")
@@ -59,7 +59,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--beta", type=float, default=5.0)
     parser.add_argument("--delta", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/mnist_bound"))
     args = parser.parse_args(argv)
 
     convnet = args.arch == "convnet"
@@ -144,7 +143,7 @@ def main(argv=None) -> dict:
         "model_file": model_path.name,
         "history": result.history,
     }
-    write_json_atomic(args.out / "summary.json", summary)
+    write_summary(args.out, summary, start)
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     return summary
 

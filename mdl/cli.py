@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
+
+
+class UsageError(Exception):
+    """A bad option, config or results folder: reported as a message, exit status 2."""
+
 
 DEFAULT_OUT = "results/sweep"
 
@@ -46,9 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep",
-        help="train one compressed model per (beta, seed) as one compiled program",
-        description="Train one quantized MLP per (beta, seed) point, minimizing data bits + "
-        "beta x model bits, all points at once (vmapped, sharded over devices). Writes "
+        help="train one compressed model per sweep point as one compiled program",
+        description="Train one compressed model per point (beta x seed x label noise x "
+        "training-set size x width), minimizing data bits + beta x model bits, same-shaped "
+        "points at once (vmapped, sharded over devices). Writes "
         "records.jsonl, manifest.json, models/ and figures/ into --out, resumes an interrupted "
         "run, and prints a table.",
     )
@@ -67,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--seeds", type=_number_list(int), help="seeds per beta, e.g. 0,1,2")
     sweep.add_argument("--epochs", type=int, help="training epochs per point")
+    sweep.add_argument("--model", help="reference model name (MLP, ConvNet, LeNet5, CharRNN, ...)")
+    sweep.add_argument(
+        "--label-noise", type=_number_list(float), help="label noise fractions, e.g. 0,0.5,1"
+    )
+    sweep.add_argument(
+        "--train-sizes", type=_number_list(int), help="training-set sizes, e.g. 100,1000"
+    )
+    sweep.add_argument("--widths", type=_number_list(int), help="model widths, e.g. 16,64")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     plot = commands.add_parser("plot", help="draw a results folder's figures (PNG and PDF)")
@@ -77,41 +92,65 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def report_table(records: list[dict]) -> str:
-    """Per beta, means over seeds: model bits (file), train and test error, gap, Occam bound,
-    total description length; ``*`` marks the MDL choice (the smallest total)."""
-    from mdl.plots import by_beta
-
+    """Per value of the swept axes, means over seeds: model bits (the two-part model code:
+    structure + file), train and test error, gap, sparsity, Occam bound, total description
+    length; ``*`` marks the MDL choice (the smallest total)."""
     if not records:
         return "(no records)"
-    totals = [dict(r, total_bits=r["model_file_bits"] + r["train_data_bits"]) for r in records]
+    axes = [
+        a
+        for a in ("width", "train_size", "label_noise", "beta")
+        if len({r.get(a) for r in records}) > 1
+    ] or ["beta"]
+    model_key = (
+        "model_code_bits" if all("model_code_bits" in r for r in records) else "model_file_bits"
+    )
+    groups: dict[tuple, list[dict]] = {}
+    for record in sorted(records, key=lambda r: tuple(float(r[a]) for a in axes)):
+        groups.setdefault(tuple(r_value for r_value in (record[a] for a in axes)), []).append(
+            record
+        )
+
+    def mean(rows, key):
+        values = [r.get(key) for r in rows]
+        return None if any(v is None for v in values) else float(np.mean(values))
+
     columns = {
-        "model bits": by_beta(records, "model_file_bits")[1],
-        "train err": by_beta(records, "train_error")[1],
-        "test err": by_beta(records, "test_error")[1],
-        "gap": by_beta(records, "gap")[1],
-        "sparsity": by_beta(records, "sparsity")[1],
-        "bound": by_beta(records, "error_bound")[1],
-        "total bits": by_beta(totals, "total_bits")[1],
+        "model bits": lambda rows: mean(rows, model_key),
+        "train err": lambda rows: mean(rows, "train_error"),
+        "test err": lambda rows: mean(rows, "test_error"),
+        "gap": lambda rows: mean(rows, "gap"),
+        "sparsity": lambda rows: mean(rows, "sparsity"),
+        "bound": lambda rows: mean(rows, "error_bound"),
+        "total bits": lambda rows: float(
+            np.mean([float(r[model_key]) + float(r["train_data_bits"]) for r in rows])
+        ),
     }
-    betas = by_beta(records, "beta")[0]
-    seeds = [sum(float(r["beta"]) == b for r in records) for b in betas]
-    best = int(np.argmin(columns["total bits"]))
-    header = f"  {'beta':>8} {'seeds':>5} " + " ".join(f"{name:>10}" for name in columns)
+    table = [
+        (values, len(rows), {n: f(rows) for n, f in columns.items()})
+        for values, rows in groups.items()
+    ]
+    best = int(np.argmin([cells["total bits"] for _, _, cells in table]))
+    header = "  " + " ".join(f"{a:>11}" for a in axes) + f" {'seeds':>5} "
+    header += " ".join(f"{name:>10}" for name in columns)
     lines = [header]
-    for i, beta in enumerate(betas):
-        cells = []
-        for name, values in columns.items():
-            value = values[i]
-            cells.append(f"{value:>10.0f}" if "bits" in name else f"{value:>10.4f}")
+    for i, (values, count, cells) in enumerate(table):
+        text = []
+        for name, value in cells.items():
+            if value is None:
+                text.append(f"{'-':>10}")
+            else:
+                text.append(f"{value:>10.0f}" if "bits" in name else f"{value:>10.4f}")
         mark = "*" if i == best else " "
-        lines.append(f"{mark} {beta:>8g} {seeds[i]:>5d} " + " ".join(cells))
-    lines.append("* the MDL choice: smallest total (model file bits + train data bits)")
+        keys = " ".join(f"{v:>11g}" for v in values)
+        lines.append(f"{mark} {keys} {count:>5d} " + " ".join(text))
+    lines.append("* the MDL choice: smallest total (model code bits + train data bits)")
     return "\n".join(lines)
 
 
 def _sweep(args) -> int:
     from mdl.plots import plot_results
-    from mdl.sweep import SweepConfig, run
+    from mdl.sweep import ConfigMismatchError, SetupError, SweepConfig, run
 
     overrides = {}
     if args.data:
@@ -122,15 +161,26 @@ def _sweep(args) -> int:
         overrides["seeds"] = args.seeds
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    if args.model:
+        overrides["model"] = {"name": args.model}
+    for name in ("label_noise", "train_sizes", "widths"):
+        if getattr(args, name):
+            overrides[name] = getattr(args, name)
     if args.config and args.smoke:
-        raise ValueError("--smoke and --config exclude each other; pick one")
-    if args.config:
-        config = SweepConfig.from_toml(args.config, **overrides)
-    elif args.smoke:
-        config = SweepConfig.smoke(**overrides)
-    else:
-        config = SweepConfig(**overrides)
-    records = run(config, args.out, progress=not args.no_progress)
+        raise UsageError("--smoke and --config exclude each other; pick one")
+    try:
+        if args.config:
+            config = SweepConfig.from_toml(args.config, **overrides)
+        elif args.smoke:
+            config = SweepConfig.smoke(**overrides)
+        else:
+            config = SweepConfig(**overrides)
+    except (ValueError, TypeError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(error) from error
+    try:
+        records = run(config, args.out, progress=not args.no_progress)
+    except (SetupError, ConfigMismatchError) as error:
+        raise UsageError(error) from error
     paths = plot_results(args.out)
     print(report_table(records))
     print(f"records: {args.out / 'records.jsonl'}")
@@ -147,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         from mdl.records import read_records
 
         if not (args.results / "records.jsonl").exists():
-            raise ValueError(f"{args.results} holds no records.jsonl; run `mdl sweep` first")
+            raise UsageError(f"{args.results} holds no records.jsonl; run `mdl sweep` first")
         if args.command == "plot":
             from mdl.plots import plot_results
 
@@ -156,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(report_table(read_records(args.results)))
         return 0
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        # Bad options and refused folders: the message, not a traceback (exit status 2, as
-        # argparse uses for usage errors).
+    except (UsageError, FileNotFoundError) as error:
+        # Bad options, configs and refused folders: the message, not a traceback (exit status
+        # 2, as argparse uses for usage errors). Errors during training keep their traceback.
         parser.exit(2, f"mdl {args.command}: error: {error}\n")
 
 

@@ -25,7 +25,8 @@ def load_text(
     compression benchmarks. The alphabet is that of the whole file (sorted), so every split is
     codable; it is ``extras["alphabet"]`` (a string for ``char``, a list of byte values for
     ``byte``). Valid windows are ``extras["x_valid"]``/``["y_valid"]``. ``max_symbols`` reads
-    only the first symbols (for quick runs).
+    only the first symbols (for quick runs). A relative ``path`` that does not exist is looked
+    up under ``$MDL_DATA``.
     """
     if level not in ("char", "byte"):
         raise ValueError(f"level must be 'char' or 'byte'; got {level!r}")
@@ -34,8 +35,12 @@ def load_text(
     if valid_fraction < 0 or test_fraction <= 0 or valid_fraction + test_fraction >= 1:
         raise ValueError("need valid_fraction >= 0, test_fraction > 0, and their sum < 1")
     path = Path(path)
+    if not path.is_file() and not path.is_absolute() and os.environ.get("MDL_DATA"):
+        # A relative path names a file under $MDL_DATA when it is not found from here, so a
+        # config can say "text/kjv.txt" on every machine.
+        path = Path(os.environ["MDL_DATA"]) / path
     if not path.is_file():
-        raise FileNotFoundError(f"text corpus not found: {path}")
+        raise FileNotFoundError(f"text corpus not found: {path} (also looked under $MDL_DATA)")
     raw = path.read_bytes()
     if level == "char":
         try:

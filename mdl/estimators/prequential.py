@@ -43,10 +43,13 @@ from mdl.codec.container import pack, read_varints, require, unpack, varints
 from mdl.codec.errors import CodecError
 from mdl.codec.stream import LabelChunkDecoder, label_chunk_sections
 from mdl.codes.data import categorical_bits
-from mdl.compress.files import split_params
+from mdl.codes.data_codes import categorical
+from mdl.compress.base import float32_baseline
+from mdl.engine import init_state, keep_where, make_sampled_block, make_step, optimizer_for
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
-from mdl.train import evaluate, predictive_probs
+from mdl.inference import evaluate, predictive_probs
+from mdl.params import split_params
 
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 33))
 KIND = "PREQ"
@@ -132,34 +135,25 @@ class _Programs(NamedTuple):
     block: Callable
     heldout_bits: Callable
     select: Callable
+    optimizer: optax.GradientTransformation
 
 
 _PROGRAMS: dict = {}
 
 
-def _programs(graphdef, settings: PrequentialSettings, holdout_size: int) -> _Programs:
+def _programs(graphdef, params, settings: PrequentialSettings, holdout_size: int) -> _Programs:
+    """The chunk models' programs, on the training core (:mod:`mdl.engine`): a chunk model is
+    a model with no compressor (float32 weights) trained on its mean data bits (``n_train =
+    1``, ``beta = 0``), so the step is exactly Adam on ``mean -log2 p(y | x)``."""
     cache_key = (graphdef, settings.batch_size, settings.learning_rate, settings.eval_every)
     cache_key += (holdout_size,)
     if cache_key in _PROGRAMS:
         return _PROGRAMS[cache_key]
-    optimizer = optax.adam(settings.learning_rate)
+    compressor = float32_baseline()
+    optimizer = optimizer_for(compressor, params, {}, optax.adam(settings.learning_rate))
+    step = make_step(graphdef, compressor, categorical(), optimizer, n_train=1)
+    lane_block = make_sampled_block(step, settings.batch_size, settings.eval_every)
     temperatures = jnp.asarray(TEMPERATURES, jnp.float32)
-
-    def lane_block(state, key, fit_size, x, y):
-        def body(carry, step_key):
-            params, opt_state = carry
-            index = jax.random.randint(step_key, (settings.batch_size,), 0, fit_size)
-            xb, yb = x[index], y[index]
-
-            def loss(p):
-                return categorical_bits(nnx.merge(graphdef, p)(xb), yb).mean()
-
-            grads = jax.grad(loss)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
-
-        state, _ = jax.lax.scan(body, state, jax.random.split(key, settings.eval_every))
-        return state
 
     def lane_heldout_bits(params, start, count, x, y):
         offsets = jnp.arange(holdout_size)
@@ -168,16 +162,11 @@ def _programs(graphdef, settings: PrequentialSettings, holdout_size: int) -> _Pr
         bits = jax.vmap(lambda t: categorical_bits(logits / t, y[index]))(temperatures)
         return jnp.sum(jnp.where(offsets < count, bits, 0.0), axis=1)  # [temperatures]
 
-    def select(mask, new, old):
-        def pick(a, b):
-            return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
-
-        return jax.tree.map(pick, new, old)
-
     programs = _Programs(
-        jax.jit(jax.vmap(lane_block, in_axes=(0, 0, 0, None, None))),
+        jax.jit(jax.vmap(lane_block, in_axes=(0, 0, 0, None, None, None))),
         jax.jit(jax.vmap(lane_heldout_bits, in_axes=(0, 0, 0, None, None))),
-        jax.jit(select),
+        jax.jit(keep_where),
+        optimizer,
     )
     _PROGRAMS[cache_key] = programs
     return programs
@@ -190,10 +179,9 @@ def _stack(tree, count: int):
 def _train_group(group, graphdef, params, settings, x, y):
     """Train a group's lanes together; returns per lane ``(best params, temperature)``."""
     holdout_size = max(lane.holdout[1] - lane.holdout[0] for lane in group)
-    programs = _programs(graphdef, settings, holdout_size)
-    optimizer = optax.adam(settings.learning_rate)
+    programs = _programs(graphdef, params, settings, holdout_size)
     count = len(group)
-    state = (_stack(params, count), _stack(optimizer.init(params), count))
+    state = _stack(init_state(params, {}, programs.optimizer), count)
     fit_sizes = jnp.asarray([lane.fit_size for lane in group], jnp.int32)
     starts = jnp.asarray([lane.holdout[0] for lane in group], jnp.int32)
     counts = jnp.asarray([lane.holdout[1] - lane.holdout[0] for lane in group], jnp.int32)
@@ -201,7 +189,7 @@ def _train_group(group, graphdef, params, settings, x, y):
     lane_keys = [jax.random.fold_in(jax.random.key(settings.seed), lane.index) for lane in group]
     unit = UNIT_TEMPERATURE
 
-    best_params = state[0]
+    best_params = state.params
     best_bits = programs.heldout_bits(best_params, starts, counts, x, y)[:, unit]
     best_bits = np.asarray(best_bits, np.float64)
     active = np.ones(count, bool)
@@ -209,15 +197,15 @@ def _train_group(group, graphdef, params, settings, x, y):
     done_steps, block = 0, 0
     while active.any():
         keys = jnp.stack([jax.random.fold_in(k, block) for k in lane_keys])
-        new_state = programs.block(state, keys, fit_sizes, x, y)
+        new_state = programs.block(state, keys, fit_sizes, x, y, 0.0)
         state = programs.select(jnp.asarray(active), new_state, state)
         done_steps += settings.eval_every
         block += 1
         bits = np.asarray(
-            programs.heldout_bits(state[0], starts, counts, x, y)[:, unit], np.float64
+            programs.heldout_bits(state.params, starts, counts, x, y)[:, unit], np.float64
         )
         improved = active & (bits < best_bits)
-        best_params = programs.select(jnp.asarray(improved), state[0], best_params)
+        best_params = programs.select(jnp.asarray(improved), state.params, best_params)
         best_bits = np.where(improved, bits, best_bits)
         waited = np.where(improved, 0, waited + 1)
         active &= (waited < settings.patience) & (done_steps < max_steps)

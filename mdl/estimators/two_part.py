@@ -3,9 +3,9 @@
 * L(structure): the architecture as integers through Rissanen's universal code (the family
   among mdl's reference models, then every layer width), so any architecture has a prefix
   code fixed before seeing data;
-* L(params): the compressor's real model file, in the compact format
-  (:mod:`mdl.codec.compact`: no names, shapes or architecture, which the structure part
-  already fixes) when the compressor's leaves allow, else ``mdl.codec.encode_model``;
+* L(params): the compressor's real model file in the compact format
+  (:func:`mdl.compress.files.encode_compressed` with ``compact=True``: no names, shapes or
+  architecture, which the structure part already fixes);
 * L(D | params): the training labels coded with the decoded model's predictive distribution
   (``mdl.codec.encode_labels``, real bytes).
 
@@ -22,51 +22,70 @@ import jax
 import numpy as np
 from flax import nnx
 
-from mdl.codec.compact import decode_compact, encode_compact
-from mdl.codec.model import QuantizedLeaf, RawLeaf, decode_model, encode_model
 from mdl.codec.stream import decode_labels, encode_labels
 from mdl.codes.integers import log_star_bits
-from mdl.compress.base import Compressor, float32_baseline, path_string
-from mdl.compress.files import split_params
+from mdl.compress.base import Compressor, float32_baseline, leaves_with_paths
+from mdl.compress.files import decode_compressed, encode_compressed
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
-from mdl.models import MLP, ConvNet, LeNet5
-from mdl.train import predictive_probs
+from mdl.inference import predictive_probs
+from mdl.models import describe
+from mdl.params import split_params
 
 # Reference families the structure code can name; their index costs log2(len(FAMILIES)) bits.
-FAMILIES = ("MLP", "LeNet5", "ConvNet")
+FAMILIES = ("MLP", "LeNet5", "ConvNet", "CharRNN", "CharTransformer")
+
+
+def _structure_integers(arch: dict) -> tuple[list[int], float]:
+    """The integers (each coded with log*) and the extra bits that name ``arch``, a
+    :func:`mdl.models.describe` output, within its family."""
+    name = arch["name"]
+    if name == "MLP":
+        sizes = list(arch["sizes"])
+        pool = int(arch.get("pool", 1))
+        # The layer count, every width, the input pooling (1 = none) and, when pooling, the
+        # image's height and width.
+        integers = [len(sizes), *sizes, pool]
+        return integers + (list(arch["image_shape"]) if pool > 1 else []), 0.0
+    if name == "ConvNet":
+        channels = list(arch["channels"])
+        height, width, *depth = arch["image_shape"]
+        integers = [len(channels), *channels, arch["kernel_size"], arch["input_pool"]]
+        integers += [height, width, depth[0] if depth else 1, arch["num_classes"]]
+        return integers, 1.0  # one bit: global pooling or not
+    if name == "LeNet5":
+        return [arch["num_classes"]], 0.0
+    if name == "CharRNN":
+        return [arch["vocab_size"], arch["embed_dim"], arch["hidden"]], 0.0
+    if name == "CharTransformer":
+        fields = ("vocab_size", "context", "dim", "num_heads", "num_layers")
+        return [arch[f] for f in fields], 0.0
+    raise ValueError(f"no structure code for architecture family {name!r}")
 
 
 def structure_bits(model: nnx.Module) -> float:
-    """Bits to name ``model``'s architecture: its family, then its integers (log* each).
+    """Bits to name ``model``'s architecture: its family among ``FAMILIES`` (uniform), then its
+    integers, each with Rissanen's log* code, read from :func:`mdl.models.describe`:
 
-    MLP ``sizes``: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W``
-    when pooling); LeNet-5: ``log*(num_classes)``; ConvNet: ``log*(len(channels)) + sum
-    log*(channel)``, then ``log*`` of the kernel size, the input pooling, the image's height,
-    width and channels and the number of classes, and one bit for global pooling.
+    * MLP: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W`` when
+      pooling);
+    * ConvNet: ``log*(len(channels)) + sum log*(channel)``, then ``log*`` of the kernel size,
+      the input pooling, the image's height, width and channels and the number of classes, and
+      one bit for global pooling;
+    * LeNet-5: ``log*(num_classes)``; CharRNN: ``log*`` of the vocabulary, embedding and hidden
+      sizes; CharTransformer: of the vocabulary, context, dimension, heads and layers.
+
     Models outside :mod:`mdl.models` raise ValueError: pass ``structure=`` yourself.
     """
+    arch = describe(model)
+    if arch is None:
+        raise ValueError(
+            f"no structure code for {type(model).__name__}; pass structure= (the bits that "
+            "name your architecture in a code fixed before seeing the data)"
+        )
+    integers, extra = _structure_integers(arch)
     family = math.log2(len(FAMILIES))
-    if isinstance(model, MLP):
-        sizes = list(model.sizes)
-        bits = family + float(log_star_bits(len(sizes))) + float(np.sum(log_star_bits(sizes)))
-        # The input pooling (1 = none) and, when pooling, the image's height and width.
-        bits += float(log_star_bits(model.pool))
-        if model.pool > 1:
-            bits += float(np.sum(log_star_bits(list(model.image_shape))))
-        return bits
-    if isinstance(model, ConvNet):
-        channels = list(model.channels)
-        height, width, *depth = model.image_shape
-        integers = [len(channels), *channels, model.kernel_size, model.input_pool, height, width]
-        integers += [depth[0] if depth else 1, model.num_classes]
-        return family + float(np.sum(log_star_bits(integers))) + 1.0
-    if isinstance(model, LeNet5):
-        return family + float(log_star_bits(int(model.fc2.out_features)))
-    raise ValueError(
-        f"no structure code for {type(model).__name__}; pass structure= (the bits that "
-        "name your architecture in a code fixed before seeing the data)"
-    )
+    return family + float(np.sum(log_star_bits([int(v) for v in integers]))) + extra
 
 
 def labels_bits(probs, labels) -> float:
@@ -107,20 +126,10 @@ def two_part(
     if cstate is None:
         cstate = compressor.init(params, jax.random.key(0))
     x, y = check_labelled(x, y)
-    leaves = compressor.finalize(params, cstate)
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    ordered = [leaves[path_string(p)] for p, _ in flat]
-    if all(isinstance(leaf, QuantizedLeaf | RawLeaf) for leaf in ordered):
-        # The structure part names the architecture, so the parameters need no names or
-        # shapes: the compact format (the decoder's template supplies them).
-        params_blob = encode_compact(ordered)
-        decoded_list = decode_compact(params_blob, [np.shape(leaf) for _, leaf in flat])
-    else:
-        params_blob = encode_model(leaves, arch=None)
-        decoded_map, _ = decode_model(params_blob)
-        decoded_list = [decoded_map[path_string(p)] for p, _ in flat]
-    decoded = {path_string(p): d for (p, _), d in zip(flat, decoded_list, strict=True)}
-    weights = jax.tree_util.tree_unflatten(treedef, [np.asarray(d) for d in decoded_list])
+    # The structure part names the architecture, so the parameters need no names or shapes:
+    # the compact format (the decoder's template supplies them).
+    params_blob = encode_compressed(model, compressor, cstate, compact=True)
+    _, weights = split_params(decode_compressed(params_blob, model))
     probs = predictive_probs(graphdef, weights, x)
     k = num_classes or probs.shape[1]
     if probs.shape[1] != k or int(y.max()) >= k:
@@ -129,12 +138,12 @@ def two_part(
     if verify:
         if not np.array_equal(decode_labels(probs, labels_blob), y):
             raise AssertionError("two_part: the label file did not decode to the labels")
-    hard = compressor.apply(params, cstate, None)
-    for (path, _), (_, mine) in zip(
-        flat, jax.tree_util.tree_flatten_with_path(hard)[0], strict=True
+    hard = compressor.hard(params, cstate)
+    for (path, mine), decoded in zip(
+        leaves_with_paths(hard), jax.tree.leaves(weights), strict=True
     ):
-        if verify and not np.array_equal(np.asarray(mine, np.float32), decoded[path_string(path)]):
-            raise AssertionError(f"two_part: tensor {path_string(path)} decoded differently")
+        if verify and not np.array_equal(np.asarray(mine, np.float32), np.asarray(decoded)):
+            raise AssertionError(f"two_part: tensor {path} decoded differently")
     details = {
         "params_estimate_bits": float(compressor.bits(params, cstate)),
         "data_estimate_bits": labels_bits(probs, y),

@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 
 from mdl.codes.data import categorical_bits
 from mdl.compress.base import FLOAT32_BITS, leaves_with_paths
-from mdl.compress.files import split_params
 from mdl.data.batches import batches
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
+from mdl.inference import evaluate
 from mdl.models import MLP
-from mdl.train import evaluate
+from mdl.params import split_params
 
 LN2 = math.log(2.0)
 

@@ -41,6 +41,22 @@ def describe(model: nnx.Module) -> dict | None:
             "input_pool": model.input_pool,
             "global_pool": model.global_pool,
         }
+    if isinstance(model, CharRNN):
+        return {
+            "name": "CharRNN",
+            "vocab_size": model.vocab_size,
+            "embed_dim": model.embed_dim,
+            "hidden": model.hidden,
+        }
+    if isinstance(model, CharTransformer):
+        return {
+            "name": "CharTransformer",
+            "vocab_size": model.vocab_size,
+            "context": model.context,
+            "dim": model.dim,
+            "num_heads": model.num_heads,
+            "num_layers": model.num_layers,
+        }
     if isinstance(model, MLP) and model.activation is jax.nn.relu:
         arch = {"name": "MLP", "sizes": list(model.sizes)}
         if model.pool > 1:
@@ -69,5 +85,21 @@ def build(arch: dict, seed: int = 0) -> nnx.Module:
         image_shape = tuple(int(v) for v in arch["image_shape"]) if pool > 1 else None
         return MLP(
             [int(s) for s in arch["sizes"]], pool=pool, image_shape=image_shape, rngs=nnx.Rngs(seed)
+        )
+    if name == "CharRNN":
+        return CharRNN(
+            int(arch["vocab_size"]),
+            embed_dim=int(arch["embed_dim"]),
+            hidden=int(arch["hidden"]),
+            rngs=nnx.Rngs(seed),
+        )
+    if name == "CharTransformer":
+        return CharTransformer(
+            int(arch["vocab_size"]),
+            int(arch["context"]),
+            dim=int(arch["dim"]),
+            num_heads=int(arch["num_heads"]),
+            num_layers=int(arch["num_layers"]),
+            rngs=nnx.Rngs(seed),
         )
     raise ValueError(f"unknown architecture description {arch!r}; pass a model template")

@@ -29,7 +29,8 @@ class CharTransformer(nnx.Module):
     ):
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        self.context = context
+        self.context, self.vocab_size, self.dim = context, vocab_size, dim
+        self.num_heads, self.num_layers = num_heads, num_layers
         self.token = nnx.Embed(vocab_size, dim, rngs=rngs)
         self.position = nnx.Embed(context, dim, rngs=rngs)
         self.blocks = nnx.List([_Block(dim, num_heads, rngs=rngs) for _ in range(num_layers)])
@@ -70,9 +71,14 @@ class CharRNN(nnx.Module):
     """
 
     def __init__(self, vocab_size: int, *, embed_dim: int = 16, hidden: int = 64, rngs: nnx.Rngs):
+        self.vocab_size, self.embed_dim, self.hidden = vocab_size, embed_dim, hidden
         self.embed = nnx.Embed(vocab_size, embed_dim, rngs=rngs)
-        self.rnn = nnx.RNN(nnx.GRUCell(embed_dim, hidden, rngs=rngs))
+        # rngs=False: the carry starts at zero (given below), so the layer holds no random
+        # stream, and its whole state is parameters that a model file can restore.
+        self.rnn = nnx.RNN(nnx.GRUCell(embed_dim, hidden, rngs=rngs), rngs=False)
         self.head = nnx.Linear(hidden, vocab_size, rngs=rngs)
 
     def __call__(self, tokens: jax.Array) -> jax.Array:
-        return self.head(self.rnn(self.embed(tokens)))
+        embedded = self.embed(tokens)
+        carry = jnp.zeros((*embedded.shape[:-2], self.hidden), embedded.dtype)
+        return self.head(self.rnn(embedded, initial_carry=carry))

@@ -24,7 +24,7 @@ from mdl.estimators import (
     variational,
 )
 from mdl.estimators.variational import GaussianPosterior
-from mdl.models import MLP, ConvNet
+from mdl.models import MLP, CharRNN, ConvNet
 from mdl.train import fit
 
 # Barron's no-hypercompression inequality: for any prefix code L and the true distribution p,
@@ -179,14 +179,19 @@ def test_two_part_parts_are_the_real_files_and_structure_is_the_log_star_code():
             total += value
         return total
 
-    expected = math.log2(3) + log_star(3) + log_star(64) + log_star(16) + log_star(10) + log_star(1)
+    # Five families (MLP, LeNet5, ConvNet, CharRNN, CharTransformer): log2 5 bits to name one.
+    expected = math.log2(5) + log_star(3) + log_star(64) + log_star(16) + log_star(10) + log_star(1)
     assert structure_bits(model) == pytest.approx(expected, abs=1e-4)
     # A convnet: family, number of layers, channels, kernel, input pooling, H, W, C, classes,
     # and one bit for global pooling.
     convnet = ConvNet([4, 6], input_pool=2, rngs=nnx.Rngs(0))
     integers = [2, 4, 6, 3, 2, 28, 28, 1, 10]
-    expected = math.log2(3) + sum(log_star(n) for n in integers) + 1
+    expected = math.log2(5) + sum(log_star(n) for n in integers) + 1
     assert structure_bits(convnet) == pytest.approx(expected, abs=1e-4)
+    # A character GRU: vocabulary, embedding and hidden sizes.
+    rnn = CharRNN(73, embed_dim=16, hidden=64, rngs=nnx.Rngs(0))
+    expected = math.log2(5) + log_star(73) + log_star(16) + log_star(64)
+    assert structure_bits(rnn) == pytest.approx(expected, abs=1e-4)
     assert 0 <= report.details["test_accuracy"] <= 1
 
 

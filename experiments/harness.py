@@ -1,0 +1,61 @@
+"""What every experiment shares: its command line and the provenance of its ``summary.json``.
+
+Each experiment is ``python -m experiments.NAME [--smoke] [--out DIR] [...]``; ``--smoke`` runs
+a size the test suite affords, ``--out`` (default ``results/NAME``) receives ``summary.json``,
+whose ``provenance`` says what made it: the command, the git commit, the library versions, the
+machine and the wall time. A summary without it cannot be traced, so :func:`write_summary` is
+the only way experiments write one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def experiment_parser(doc: str, name: str, *, smoke: str, data_root: bool = False):
+    """The parser every experiment starts from: ``--smoke`` (what it shrinks to: ``smoke``),
+    ``--out`` (default ``results/NAME``) and, for MNIST experiments, ``--data-root``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help=smoke)
+    parser.add_argument("--out", type=Path, default=Path("results") / name, help="results folder")
+    if data_root:
+        parser.add_argument(
+            "--data-root", default=None, help="MNIST folder (default: $MDL_DATA/mnist)"
+        )
+    return parser
+
+
+def provenance(start: float) -> dict:
+    """Command, git commit, versions, machine and wall time (since ``start``, a
+    ``time.perf_counter()`` reading) of the running experiment."""
+    import jax
+
+    from mdl.sweep.folder import git_commit, versions
+
+    return {
+        "command": shlex.join([f"python -m {Path(sys.argv[0]).stem}", *sys.argv[1:]])
+        if sys.argv and sys.argv[0].endswith(".py")
+        else shlex.join(sys.argv),
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "devices": [str(d) for d in jax.devices()],
+        },
+        "wall_seconds": time.perf_counter() - start,
+    }
+
+
+def write_summary(out: Path, summary: dict, start: float) -> Path:
+    """``summary`` plus its ``provenance``, written atomically to ``out/summary.json``."""
+    from mdl.records import write_json_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(out / "summary.json", summary | {"provenance": provenance(start)})
