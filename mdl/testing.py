@@ -12,6 +12,13 @@ matches its file") and have hypothesis hunt for counterexamples::
         probs, symbols = stream
         assert (mdl.decode_symbols(mdl.encode_symbols(symbols, probs), probs) == symbols).all()
 
+For compressors, :func:`compressors` draws any of mdl's (``make_compressor`` builds one by
+name, ``compressor_kinds`` lists them for explicit parametrization), and
+:func:`assert_estimate_is_file` / :func:`assert_file_decodes_to_hard` state the protocol's
+promises about one ``(compressor, params, cstate)``::
+
+    assert_estimate_is_file(compressor, params, cstate)  # bits() is the file, to 1% + header
+
 Requires the ``test`` extra (hypothesis). Every strategy draws numpy arrays, float64
 probabilities that sum to one to within 1e-12, and covers the skewed and degenerate cases
 (near-zero probabilities, a single symbol) where coders usually break.
@@ -19,6 +26,7 @@ probabilities that sum to one to within 1e-12, and covers the skewed and degener
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -125,14 +133,58 @@ def param_pytrees(draw, max_leaves: int = 6, max_depth: int = 2, dtype=np.float3
     return draw(tree(max_depth))
 
 
-@st.composite
-def compressors(draw, groups: bool = True):
-    """``(name, compressor)``: any of mdl's compressors with drawn settings, alone or chained
-    (a pruner before a quantizer), selecting tensors with at least 4 entries and a last axis of
-    at least 2 (what per-group compressors need). For properties every compressor must keep:
-    the estimate is the file, decoding is exact."""
+# --- Compressors ----------------------------------------------------------------------------
+
+# Bins whose prior costs more than this many bits may cost less in a file than in the estimate:
+# the coder's probabilities are 24-bit, so no symbol costs much more than 24 bits (a margin of
+# 4 bits covers the quantization of probabilities near that floor).
+CODER_FLOOR_BITS = 20.0
+
+
+def selectable(path: str, leaf) -> bool:
+    """The selection of :func:`compressors`: tensors with at least 4 entries and a last axis
+    of at least 2 (what per-group compressors need)."""
+    return np.size(leaf) >= 4 and np.ndim(leaf) >= 1 and np.shape(leaf)[-1] >= 2
+
+
+def compressor_kinds() -> tuple[str, ...]:
+    """Every compressor x prior that :func:`make_compressor` builds (for explicit
+    parametrization): ``"float32"``, ``"quantizer/<prior>"``, ``"bit_width"``,
+    ``"hard_concrete"``, ``"magnitude"``, ``"kmeans"``, ``"variational_dropout"``,
+    and the chains ``"magnitude+quantizer/spike_laplace"`` and
+    ``"hard_concrete+quantizer/spike_laplace"`` (a pruner's zeros paid for by the spike)."""
+    from mdl.compress.quantize import PRIORS
+
+    return (
+        "float32",
+        *(f"quantizer/{prior}" for prior in PRIORS),
+        "bit_width",
+        "hard_concrete",
+        "magnitude",
+        "kmeans",
+        "variational_dropout",
+        "magnitude+quantizer/spike_laplace",
+        "hard_concrete+quantizer/spike_laplace",
+    )
+
+
+def make_compressor(
+    kind: str,
+    select=selectable,
+    *,
+    groups: int = 1,
+    structured: bool = False,
+    sparsity: float = 0.5,
+    clusters: int = 4,
+    threshold: float = 3.0,
+    init_log_sigma2: float = -10.0,
+    init_bits: float = 6.0,
+):
+    """The compressor ``kind`` names (one of :func:`compressor_kinds`), selecting ``select``;
+    ``groups`` is the quantizer's ``step_groups`` and the bit width's ``groups``."""
     from mdl.compress import (
         chain,
+        float32_baseline,
         hard_concrete,
         kmeans,
         learned_bit_width,
@@ -140,42 +192,143 @@ def compressors(draw, groups: bool = True):
         quantizer,
         sparse_variational_dropout,
     )
-    from mdl.compress.quantize import PRIORS
 
-    def select(path, leaf):
-        return np.size(leaf) >= 4 and np.ndim(leaf) >= 1 and np.shape(leaf)[-1] >= 2
+    first, _, last = kind.rpartition("+")
+    name, _, prior = last.partition("/")
+    if name == "quantizer":
+        compressor = quantizer(select, prior=prior, step_groups=groups)
+    elif name == "float32":
+        compressor = float32_baseline()
+    elif name == "bit_width":
+        compressor = learned_bit_width(select, groups=groups, init_bits=init_bits)
+    elif name == "hard_concrete":
+        compressor = hard_concrete(select, structured=structured)
+    elif name == "magnitude":
+        compressor = magnitude(select, schedule=sparsity)
+    elif name == "kmeans":
+        compressor = kmeans(select, clusters=clusters)
+    elif name == "variational_dropout":
+        compressor = sparse_variational_dropout(
+            select, threshold=threshold, init_log_sigma2=init_log_sigma2
+        )
+    else:
+        raise ValueError(f"unknown compressor kind {kind!r}; see compressor_kinds()")
+    if first:
+        pruner = make_compressor(first, select, structured=structured, sparsity=sparsity)
+        compressor = chain(pruner, compressor)
+    return compressor
 
-    kind = draw(
-        st.sampled_from(
-            ["quantizer", "bit_width", "l0", "magnitude", "chain", "kmeans", "variational_dropout"]
-        )
+
+@st.composite
+def compressors(draw, groups: bool = True):
+    """``(name, compressor)``: any of mdl's compressors (:func:`compressor_kinds`) with drawn
+    settings, alone or chained (a pruner before a quantizer), selecting with
+    :func:`selectable`. For properties every compressor must keep: the estimate is the file
+    (:func:`assert_estimate_is_file`), decoding gives the hard weights."""
+    kind = draw(st.sampled_from(compressor_kinds()))
+    settings = {
+        "groups": draw(st.sampled_from([1, 2])) if groups else 1,
+        "structured": draw(st.booleans()),
+        "sparsity": draw(st.floats(0.0, 0.9)),
+        "clusters": draw(st.integers(2, 8)),
+        "threshold": draw(st.floats(-2.0, 5.0)),
+        "init_log_sigma2": draw(st.floats(-12.0, 2.0)),
+        "init_bits": draw(st.floats(2.6, 7.4)),
+    }
+    return f"{kind} {settings}", make_compressor(kind, **settings)
+
+
+def model_file_header_bits(data: bytes) -> int:
+    """The fixed part of a model file (``mdl.codec.model``), which no estimate counts: the
+    container's framing, the metadata sections (names, shapes, side information, the
+    architecture), and the rANS stream's 32-bit sentinel and 64-bit final state (one stream
+    holds every coded tensor)."""
+    from mdl.codec import container
+    from mdl.codec.model import KIND
+
+    sections = container.unpack(data, KIND)
+    framing = len(data) - sum(len(v) for v in sections.values())
+    meta = len(sections["META"]) + len(sections.get("ARCH", b""))
+    return 8 * (framing + meta) + (96 if sections.get("RANS") else 0)
+
+
+def _prior_bits(prior, symbols):
+    return prior.bits(symbols)
+
+
+_jitted_prior_bits = jax.jit(_prior_bits)
+
+
+def _bits_beyond_floor(leaves: dict) -> float:
+    """``sum max(0, -log2 P(k) - CODER_FLOOR_BITS)`` over the prior-coded bins: how much
+    cheaper than the estimate the coder's probability floor may make a file. Each distinct bin
+    is priced once, in one jitted call (padded to a power of two, at least 64, so that tensors
+    share compiled programs)."""
+    from mdl.codec.model import GroupedLeaf, QuantizedLeaf, group_bounds
+
+    excess = 0.0
+    for leaf in leaves.values():
+        if isinstance(leaf, QuantizedLeaf):
+            parts = [(leaf.symbols, leaf.prior)]
+        elif isinstance(leaf, GroupedLeaf):
+            bounds = group_bounds(np.shape(leaf.symbols)[-1], len(leaf.priors))
+            parts = [
+                (leaf.symbols[..., a:b], p) for (a, b), p in zip(bounds, leaf.priors, strict=True)
+            ]
+        else:
+            continue
+        for symbols, prior in parts:
+            bins, counts = np.unique(np.asarray(symbols).reshape(-1), return_counts=True)
+            if not bins.size:
+                continue
+            size = max(64, 1 << (bins.size - 1).bit_length())
+            padded = np.pad(bins, (0, size - bins.size), "edge")
+            costs = np.asarray(_jitted_prior_bits(prior, padded), np.float64)[: bins.size]
+            excess += float(np.sum(counts * np.maximum(costs - CODER_FLOOR_BITS, 0.0)))
+    return excess
+
+
+def assert_estimate_is_file(
+    compressor, params, cstate, *, rel: float = 0.01, header_bits: float | None = None
+) -> tuple[float, int]:
+    """Assert that ``compressor.bits(params, cstate)`` is the length of the file
+    ``encode_model(compressor.finalize(params, cstate))``: with ``L`` the estimate and
+    ``F = 8 len(file)``,
+
+        ``(1 - rel) (L - E) - H <= F <= (1 + rel) L + H``,
+
+    ``H`` the file's fixed header (``header_bits``; by default
+    :func:`model_file_header_bits`) and ``E`` the bits by which prior-coded bins beyond the
+    coder's probability floor may be cheaper in the file (:data:`CODER_FLOOR_BITS`): never
+    dearer than the estimate, never cheaper except at the floor. ``L`` is computed under
+    ``jax.jit``, as training computes it. Returns ``(L, F)``."""
+    from mdl.codec.model import encode_model
+
+    estimate = float(jax.jit(compressor.bits)(params, cstate))
+    leaves = compressor.finalize(params, cstate)
+    data = encode_model(leaves)
+    real = 8 * len(data)
+    header = model_file_header_bits(data) if header_bits is None else header_bits
+    assert real <= (1 + rel) * estimate + header, (
+        f"the file ({real} bits) costs more than the estimate ({estimate:.1f} bits) "
+        f"+ {rel:.0%} + the header ({header} bits)"
     )
-    step_groups = draw(st.sampled_from([1, 2])) if groups else 1
-    if kind == "quantizer":
-        prior = draw(st.sampled_from(PRIORS))
-        return f"quantizer({prior}, groups={step_groups})", quantizer(
-            select, prior=prior, step_groups=step_groups
-        )
-    if kind == "bit_width":
-        return f"learned_bit_width(groups={step_groups})", learned_bit_width(
-            select, groups=step_groups, init_bits=draw(st.floats(2.6, 7.4))
-        )
-    if kind == "l0":
-        structured = draw(st.booleans())
-        return f"hard_concrete(structured={structured})", hard_concrete(
-            select, structured=structured
-        )
-    if kind == "kmeans":
-        clusters = draw(st.integers(2, 8))
-        return f"kmeans({clusters})", kmeans(select, clusters=clusters)
-    if kind == "variational_dropout":
-        threshold = draw(st.floats(-2.0, 5.0))
-        return f"sparse_variational_dropout({threshold:.1f})", sparse_variational_dropout(
-            select, threshold=threshold, init_log_sigma2=draw(st.floats(-12.0, 2.0))
-        )
-    sparsity = draw(st.floats(0.0, 0.9))
-    if kind == "magnitude":
-        return f"magnitude({sparsity:.2f})", magnitude(select, schedule=sparsity)
-    return f"chain(magnitude({sparsity:.2f}), quantizer)", chain(
-        magnitude(select, schedule=sparsity), quantizer(select, step_groups=step_groups)
+    floor = _bits_beyond_floor(leaves)
+    assert real >= (1 - rel) * (estimate - floor) - header, (
+        f"the file ({real} bits) costs less than the estimate ({estimate:.1f} bits) - {rel:.0%} "
+        f"- the header ({header} bits), beyond the coder's floor ({floor:.1f} bits)"
     )
+    return estimate, real
+
+
+def assert_file_decodes_to_hard(compressor, params, cstate) -> None:
+    """Assert that the finalized file decodes to ``compressor.hard(params, cstate)`` bit for
+    bit (float32), leaf by leaf, called eagerly and under ``jax.jit`` alike."""
+    from mdl.codec.model import decode_model, encode_model
+    from mdl.compress.base import leaves_with_paths
+
+    decoded, _ = decode_model(encode_model(compressor.finalize(params, cstate)))
+    for hard in (compressor.hard, jax.jit(compressor.hard)):
+        for path, leaf in leaves_with_paths(hard(params, cstate)):
+            assert decoded[path].dtype == np.float32, path
+            np.testing.assert_array_equal(decoded[path], np.asarray(leaf), err_msg=path)

@@ -9,9 +9,10 @@ penalty is the code length ``sum_g n_g log2(2^b_g - 1)``: every weight of the gr
 same ``log2(2L + 1)`` bits under the uniform code the file uses (Defossez, Adi, Synnaeve,
 "Differentiable model compression via pseudo quantization noise", TMLR 2022, "DiffQ").
 
-At the hard weights (``b`` rounded) ``bits()`` is exactly what the file's rANS streams hold,
-plus 32 bits per group for ``Delta`` and 32 per group for ``L`` (the uniform prior's half
-width); unselected leaves cost 32 bits per scalar.
+``apply`` adds that noise (the relaxed weights), ``hard`` rounds to the grid of the rounded
+widths: ``clip(round(w / Delta), -L, L) Delta``. At the hard weights ``bits()`` is exactly what
+the file's rANS streams hold, plus 32 bits per group for ``Delta`` and 32 per group for ``L``
+(the uniform prior's half width); unselected leaves cost 32 bits per scalar.
 """
 
 from __future__ import annotations
@@ -25,17 +26,7 @@ import numpy as np
 
 from mdl.codec.model import GroupedLeaf, group_index
 from mdl.codes.priors import DiscretizedUniform
-from mdl.compress.base import (
-    FLOAT32_BITS,
-    Compressor,
-    Selection,
-    check_finite_params,
-    leaves_with_paths,
-    map_leaves,
-    selected_bits,
-    selected_finalize,
-    selected_paths,
-)
+from mdl.compress.base import FLOAT32_BITS, Compressor, Selection, leafwise
 
 MAX_BITS = 16  # 2^16 - 1 levels: beyond this a float32 weight gains nothing
 
@@ -70,18 +61,11 @@ def learned_bit_width(
         raise ValueError(f"groups must be a positive integer; got {groups}")
     start_logit = math.log((init_bits - b_min) / (b_max - init_bits))
 
-    def init(params, key=None):
-        check_finite_params(params)
-        leaves = dict(leaves_with_paths(params))
-        state = {}
-        for path in selected_paths(params, select):
-            shape = np.shape(leaves[path])
-            if len(shape) < 1 or shape[-1] < groups:
-                raise ValueError(
-                    f"leaf {path!r} of shape {shape} has fewer than groups={groups} units"
-                )
-            state[path] = BitWidthState(jnp.full((groups,), start_logit, jnp.float32))
-        return state
+    def init(path, w):
+        shape = np.shape(w)
+        if len(shape) < 1 or shape[-1] < groups:
+            raise ValueError(f"leaf {path!r} of shape {shape} has fewer than groups={groups} units")
+        return BitWidthState(jnp.full((groups,), start_logit, jnp.float32))
 
     def bit_widths(state: BitWidthState, hard: bool):
         bits = b_min + (b_max - b_min) * jax.nn.sigmoid(state.bit_logit)
@@ -105,22 +89,15 @@ def learned_bit_width(
         delta = jnp.maximum(magnitude, 1e-30) / half
         return delta[index], half[index], bits
 
-    def quantized(cstate, key):
-        def fn(path, w):
-            if path not in cstate:
-                return w
-            delta, half, _ = grid(w, cstate[path], hard=key is None)
-            if key is not None:
-                noise_key = jax.random.fold_in(key, sorted(cstate).index(path))
-                return w + delta * jax.random.uniform(noise_key, w.shape, minval=-0.5, maxval=0.5)
-            return jnp.clip(jnp.round(w / delta), -half, half) * delta
+    def relaxed(w, state, key):
+        delta, _, _ = grid(w, state, hard=False)
+        return w + delta * jax.random.uniform(key, w.shape, minval=-0.5, maxval=0.5)
 
-        return fn
+    def hard_weights(w, state):
+        delta, half, _ = grid(w, state, hard=True)
+        return jnp.clip(jnp.round(w / delta), -half, half) * delta
 
-    def apply(params, cstate, key=None):
-        return map_leaves(params, quantized(cstate, key))
-
-    def leaf_bits(path, w, state):
+    def bits(w, state):
         widths = bit_widths(state, hard=True)
         counts = np.bincount(group_index(np.shape(w)[-1], groups), minlength=groups)
         per_group = counts * (np.size(w) // np.shape(w)[-1])
@@ -128,10 +105,7 @@ def learned_bit_width(
         per_weight = widths + jnp.log2(-jnp.expm1(-widths * math.log(2)))
         return jnp.sum(per_weight * per_group) + 2 * FLOAT32_BITS * groups
 
-    def bits(params, cstate):
-        return selected_bits(params, cstate, leaf_bits)
-
-    def leaf_finalize(path, w, state):
+    def finalize(w, state):
         w = jnp.asarray(w, jnp.float32)
         delta, half, widths = grid(w, state, hard=True)
         symbols = np.asarray(jnp.clip(jnp.round(w / delta), -half, half)).astype(np.int64)
@@ -141,7 +115,6 @@ def learned_bit_width(
         halves = [np.float32(2.0 ** (int(round(float(b))) - 1) - 1) for b in widths]
         return GroupedLeaf(symbols, steps, tuple(DiscretizedUniform(h) for h in halves))
 
-    def finalize(params, cstate):
-        return selected_finalize(params, cstate, leaf_finalize)
-
-    return Compressor(init, apply, bits, finalize)
+    return leafwise(
+        select, init=init, relaxed=relaxed, hard=hard_weights, bits=bits, finalize=finalize
+    )

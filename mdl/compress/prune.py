@@ -1,20 +1,32 @@
-"""Pruning: hard-concrete L0 gates and magnitude pruning with sparsity schedules.
+"""Pruning: hard-concrete L0 gates, magnitude pruning with sparsity schedules, sparse
+variational dropout.
 
-A pruner decides which weights are zero. On its own it writes each selected tensor as a
-:class:`~mdl.codec.model.SparseLeaf` (the nonzero pattern, ``n h2(k/n)`` bits, plus 32 bits per
-kept value), and ``bits()`` is that length at the hard weights (exactly what the file holds,
-less the header): zeros are never free. Chained before a quantizer
+A pruner decides which weights are zero. For a selected tensor ``w`` of ``n`` entries, ``hard``
+gives the pruned weights ``w'`` (``k`` of them nonzero) and, on its own, ``finalize`` writes
+them as a :class:`~mdl.codec.model.SparseLeaf`: the nonzero pattern as Bernoulli(``k/n``) flags,
+``n h2(k/n)`` bits (``h2(r) = -r log2 r - (1 - r) log2(1 - r)``), plus 32 bits per kept value
+and 32 for the rate. ``bits()`` has the value ``n h2(k/n) + 32 k + 32`` at the hard weights,
+exactly what the file holds less its header: zeros are never free. Where training follows a
+smooth stand-in (the expected count of open gates, the KL to a log-uniform prior), ``bits()``
+takes the stand-in's gradient and the file's value. Chained before a quantizer
 (``chain(hard_concrete(), quantizer())``), the quantizer's spike-and-slab prior pays for the
 zeros instead and the kept values cost a few bits each.
 
 * :func:`hard_concrete`: L0 regularization with hard-concrete gates (Louizos, Welling, Kingma,
   "Learning sparse neural networks through L0 regularization", ICLR 2018), one gate per weight
   or, with ``structured=True``, one per output unit (a neuron's column, a convolution's
-  filter: the last axis).
-* :func:`magnitude`: the smallest-magnitude fraction of each tensor is zeroed, the fraction
-  following a schedule (Zhu and Gupta, "To prune, or not to prune", 2017; the polynomial
-  decay behind TensorFlow Model Optimization's ``PolynomialDecay``), advanced by the trainer
-  through the compressor's ``update(cstate, step)``.
+  filter: the last axis). ``apply`` samples the gates (reparameterized), ``hard`` uses their
+  deterministic values.
+* :func:`magnitude`: the smallest-magnitude fraction ``s(t)`` of each tensor is zeroed, the
+  fraction following a schedule of the step count ``t`` (Zhu and Gupta, "To prune, or not to
+  prune", 2017; the polynomial decay behind TensorFlow Model Optimization's
+  ``PolynomialDecay``). ``t`` and ``s(t)`` live in the state as ``"schedule"`` leaves: the
+  trainer calls ``advance(cstate)`` after every optimizer step, and no optimizer moves them.
+* :func:`sparse_variational_dropout`: Gaussian weight noise with learned variances;
+  ``apply`` adds the noise, ``hard`` prunes the noisiest weights.
+
+Noise keys are derived as for every compressor (:func:`~mdl.compress.base.leafwise`): leaf
+``i`` of ``sorted(cstate)`` draws with ``fold_in(key, i)``.
 """
 
 from __future__ import annotations
@@ -27,17 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdl.codec.model import SparseLeaf, sparse_leaf_bits
-from mdl.compress.base import (
-    Compressor,
-    Selection,
-    check_finite_params,
-    leaves_with_paths,
-    map_leaves,
-    selected_bits,
-    selected_finalize,
-    selected_paths,
-)
+from mdl.codec.model import SparseLeaf
+from mdl.codes.sparse import sparse_leaf_bits
+from mdl.compress.base import SCHEDULE, Compressor, Selection, leafwise
 
 _TINY = float(np.finfo(np.float32).tiny)
 
@@ -48,29 +52,36 @@ def _flush_subnormal(w):
     return jnp.where(jnp.abs(w) >= _TINY, w, jnp.zeros_like(w))
 
 
-def _straight_through_count(expected, hard):
-    """The hard count's value with the expected count's gradient."""
-    return expected + jax.lax.stop_gradient(hard - expected)
+def _sparse_bits(hard_w, expected_kept=None):
+    """``sparse_leaf_bits(n, k)`` of the hard weights (``k`` their nonzero count); with
+    ``expected_kept``, ``k`` takes that count's gradient (straight-through)."""
+    kept = jnp.sum(hard_w != 0).astype(jnp.float32)
+    if expected_kept is not None:
+        kept = expected_kept + jax.lax.stop_gradient(kept - expected_kept)
+    return sparse_leaf_bits(float(np.size(hard_w)), kept)
 
 
-def _pruned_bits(params, selected: dict, hard_fn, expected_count_fn=None):
-    """Bits of every leaf: SparseLeaf length for the selected ones (at the hard weights),
-    32 per scalar for the others."""
+def _pruner(select, *, init, hard, relaxed=None, bits=None, advance=None, labels=None):
+    """:func:`~mdl.compress.base.leafwise` for a pruner: each selected leaf is written as a
+    ``SparseLeaf`` of its hard weights, and ``bits`` defaults to that leaf's length."""
+    hard = jax.jit(hard)  # the same program as leafwise's hard: the file holds its exact bits
 
-    def leaf_bits(path, w, state):
-        kept = jnp.sum(hard_fn(path, w) != 0).astype(jnp.float32)
-        if expected_count_fn is not None:
-            kept = _straight_through_count(expected_count_fn(path, w), kept)
-        return sparse_leaf_bits(float(np.size(w)), kept)
+    def file_bits(w, state):
+        return _sparse_bits(hard(w, state))
 
-    return selected_bits(params, selected, leaf_bits)
+    def finalize(w, state):
+        return SparseLeaf(np.asarray(hard(jnp.asarray(w), state), np.float32))
 
-
-def _finalize_pruned(params, selected, hard_fn):
-    def leaf_finalize(path, w, state):
-        return SparseLeaf(np.asarray(hard_fn(path, jnp.asarray(w)), np.float32))
-
-    return selected_finalize(params, selected, leaf_finalize)
+    return leafwise(
+        select,
+        init=init,
+        relaxed=relaxed,
+        hard=hard,
+        bits=bits or file_bits,
+        finalize=finalize,
+        advance=advance,
+        labels=labels,
+    )
 
 
 # --- Hard-concrete L0 gates -------------------------------------------------------------------
@@ -90,12 +101,12 @@ def hard_concrete(
 ) -> Compressor:
     """Hard-concrete gates ``g`` on the selected weights: the model runs with ``w * g``.
 
-    With a key, ``g = min(1, max(0, s (zeta - gamma) + gamma))``, ``s = sigmoid((log u -
+    ``apply`` samples ``g = min(1, max(0, s (zeta - gamma) + gamma))``, ``s = sigmoid((log u -
     log(1 - u) + log alpha) / temperature)``, ``u ~ U(0, 1)`` (reparameterized, so ``log alpha``
-    learns); without, the deterministic gate ``min(1, max(0, sigmoid(log alpha)(zeta - gamma)
-    + gamma))``. ``P(g != 0) = sigmoid(log alpha - temperature log(-gamma / zeta))`` gives the
-    expected number of kept weights, whose gradient trains the gates; ``bits()`` takes its
-    value from the hard gates (straight-through), so it is the file's length.
+    learns); ``hard`` uses the deterministic gate ``min(1, max(0, sigmoid(log alpha)(zeta -
+    gamma) + gamma))``. ``P(g != 0) = sigmoid(log alpha - temperature log(-gamma / zeta))``
+    gives the expected number of kept weights, whose gradient trains the gates; ``bits()``
+    takes its value from the hard gates (straight-through), so it is the file's length.
     """
     gamma, zeta = limits
     if not gamma < 0 < 1 < zeta:
@@ -105,58 +116,33 @@ def hard_concrete(
     if not 0 < init_keep < 1:
         raise ValueError(f"init_keep must be in (0, 1); got {init_keep}")
     shift = temperature * math.log(-gamma / zeta)
+    start = math.log(init_keep / (1 - init_keep)) + shift  # P(g != 0) = init_keep at first
 
-    def init(params, key=None):
-        check_finite_params(params)
-        leaves = dict(leaves_with_paths(params))
-        # log alpha such that P(g != 0) = init_keep at the start.
-        start = math.log(init_keep / (1 - init_keep)) + shift
-        state = {}
-        for path in selected_paths(params, select):
-            shape = np.shape(leaves[path])
-            if structured and len(shape) < 1:
-                raise ValueError(f"structured gates need tensors with an output axis; {path!r}")
-            gate_shape = shape[-1:] if structured else shape
-            state[path] = GateState(jnp.full(gate_shape, start, jnp.float32))
-        return state
+    def init(path, w):
+        shape = np.shape(w)
+        if structured and len(shape) < 1:
+            raise ValueError(f"structured gates need tensors with an output axis; {path!r}")
+        return GateState(jnp.full(shape[-1:] if structured else shape, start, jnp.float32))
 
-    def gate(state: GateState, key):
-        log_alpha = state.log_alpha
-        if key is None:
-            s = jax.nn.sigmoid(log_alpha)
-        else:
-            u = jax.random.uniform(key, log_alpha.shape, minval=1e-6, maxval=1 - 1e-6)
-            s = jax.nn.sigmoid((jnp.log(u) - jnp.log1p(-u) + log_alpha) / temperature)
+    def stretch(s):
         return jnp.clip(s * (zeta - gamma) + gamma, 0.0, 1.0)
 
-    def gated(cstate, key):
-        def fn(path, w):
-            if path not in cstate:
-                return w
-            k = None if key is None else jax.random.fold_in(key, sorted(cstate).index(path))
-            # The gate broadcasts over the last axis when structured.
-            return _flush_subnormal(w * gate(cstate[path], k))
+    def hard(w, state):
+        # The gate broadcasts over the last axis when structured.
+        return _flush_subnormal(w * stretch(jax.nn.sigmoid(state.log_alpha)))
 
-        return fn
+    def relaxed(w, state, key):
+        log_alpha = state.log_alpha
+        u = jax.random.uniform(key, log_alpha.shape, minval=1e-6, maxval=1 - 1e-6)
+        s = jax.nn.sigmoid((jnp.log(u) - jnp.log1p(-u) + log_alpha) / temperature)
+        return _flush_subnormal(w * stretch(s))
 
-    def apply(params, cstate, key=None):
-        return map_leaves(params, gated(cstate, key))
+    def bits(w, state):
+        p_open = jax.nn.sigmoid(state.log_alpha - shift)
+        expected = jnp.sum(p_open) * (np.size(w) // p_open.size)
+        return _sparse_bits(hard(w, state), expected)
 
-    def expected_kept(cstate):
-        def fn(path, w):
-            p_open = jax.nn.sigmoid(cstate[path].log_alpha - shift)
-            per_gate = np.size(w) // p_open.size
-            return jnp.sum(p_open) * per_gate
-
-        return fn
-
-    def bits(params, cstate):
-        return _pruned_bits(params, cstate, gated(cstate, None), expected_kept(cstate))
-
-    def finalize(params, cstate):
-        return _finalize_pruned(params, cstate, gated(cstate, None))
-
-    return Compressor(init, apply, bits, finalize)
+    return _pruner(select, init=init, hard=hard, relaxed=relaxed, bits=bits)
 
 
 # --- Magnitude pruning with schedules ------------------------------------------------------------
@@ -197,50 +183,42 @@ def _check_sparsity(value, name):
 
 
 class MagnitudeState(NamedTuple):
-    sparsity: jax.Array  # the fraction of this tensor to zero now (set by update)
+    """Scheduled state of one pruned tensor (float32 scalars, labelled ``"schedule"``)."""
+
+    sparsity: jax.Array  # s(t): the fraction of this tensor zeroed now
+    count: jax.Array  # t: optimizer steps taken (advance adds one)
 
 
 def magnitude(select: Selection = None, *, schedule: Callable | float = 0.9) -> Compressor:
-    """Zero the smallest-magnitude ``s(step)`` fraction of each selected tensor.
+    """Zero the smallest-magnitude fraction ``s(t)`` of each selected tensor.
 
-    ``schedule`` is a sparsity (constant from step 0) or a function of the training step, e.g.
-    :func:`polynomial_decay_sparsity`. The trainer calls ``update(cstate, step)`` after each
-    step to move the sparsity along the schedule (it is not learned).
+    ``schedule`` is a sparsity (constant from step 0) or a function of the step count ``t``,
+    e.g. :func:`polynomial_decay_sparsity`. The state keeps ``t`` and ``s(t)``; ``advance``
+    (called by the trainer after every optimizer step) sets ``t <- t + 1``, ``s <- s(t)``, and
+    both are ``"schedule"`` leaves, which no optimizer moves. Training runs with the hard
+    weights (the gradient reaches the kept ones).
     """
     if not callable(schedule):
         schedule = constant_sparsity(float(schedule))
 
-    def init(params, key=None):
-        check_finite_params(params)
-        start = jnp.asarray(schedule(0), jnp.float32)
-        return {path: MagnitudeState(start) for path in selected_paths(params, select)}
+    def init(path, w):
+        return MagnitudeState(jnp.asarray(schedule(0), jnp.float32), jnp.float32(0.0))
 
-    def pruned(cstate):
-        def fn(path, w):
-            if path not in cstate:
-                return w
-            magnitudes = jnp.sort(jnp.abs(w).reshape(-1))
-            count = jnp.floor(cstate[path].sparsity * magnitudes.size).astype(jnp.int32)
-            # Zero the `count` smallest: everything at or below the count-th smallest magnitude.
-            threshold = jnp.where(count > 0, magnitudes[jnp.maximum(count - 1, 0)], -1.0)
-            return _flush_subnormal(jnp.where(jnp.abs(w) > threshold, w, 0.0))
+    def hard(w, state):
+        magnitudes = jnp.sort(jnp.abs(w).reshape(-1))
+        count = jnp.floor(state.sparsity * magnitudes.size).astype(jnp.int32)
+        # Zero the `count` smallest: everything at or below the count-th smallest magnitude.
+        threshold = jnp.where(count > 0, magnitudes[jnp.maximum(count - 1, 0)], -1.0)
+        return _flush_subnormal(jnp.where(jnp.abs(w) > threshold, w, 0.0))
 
-        return fn
+    def advance(state):
+        count = state.count + 1
+        return MagnitudeState(jnp.asarray(schedule(count), jnp.float32), count)
 
-    def apply(params, cstate, key=None):
-        return map_leaves(params, pruned(cstate))
+    def labels(state):
+        return MagnitudeState(SCHEDULE, SCHEDULE)
 
-    def bits(params, cstate):
-        return _pruned_bits(params, cstate, pruned(cstate))
-
-    def finalize(params, cstate):
-        return _finalize_pruned(params, cstate, pruned(cstate))
-
-    def update(cstate, step):
-        value = jnp.asarray(schedule(step), jnp.float32)
-        return {path: MagnitudeState(value) for path in cstate}
-
-    return Compressor(init, apply, bits, finalize, update)
+    return _pruner(select, init=init, hard=hard, advance=advance, labels=labels)
 
 
 # --- Sparse variational dropout ---------------------------------------------------------------
@@ -258,8 +236,9 @@ def sparse_variational_dropout(
 ) -> Compressor:
     """Sparse variational dropout (Molchanov, Ashukha, Vetrov, "Variational dropout sparsifies
     deep neural networks", ICML 2017): each selected weight is ``N(theta, sigma^2)``, trained
-    with additive reparameterization ``theta + sigma eps``; ``log alpha = log sigma^2 - log
-    theta^2`` measures its noise, and weights with ``log alpha >= threshold`` are pruned.
+    with additive reparameterization ``theta + sigma eps`` (``apply``); ``log alpha = log
+    sigma^2 - log theta^2`` measures its noise, and ``hard`` prunes the weights with ``log
+    alpha >= threshold``.
 
     ``bits()`` has the value of the pruned tensors' file (``SparseLeaf``: ``n h2(k/n) + 32 k``)
     and the gradient of the approximate KL to the log-uniform prior (in bits), the regularizer
@@ -268,53 +247,23 @@ def sparse_variational_dropout(
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite; got {threshold}")
 
-    def init(params, key=None):
-        check_finite_params(params)
-        leaves = dict(leaves_with_paths(params))
-        return {
-            path: DropoutState(jnp.full(np.shape(leaves[path]), init_log_sigma2, jnp.float32))
-            for path in selected_paths(params, select)
-        }
+    def init(path, w):
+        return DropoutState(jnp.full(np.shape(w), init_log_sigma2, jnp.float32))
 
     def log_alpha(state, w):
         return jnp.clip(state.log_sigma2 - jnp.log(w**2 + 1e-8), -10.0, 10.0)
 
-    def pruned(cstate):
-        def fn(path, w):
-            if path not in cstate:
-                return w
-            return _flush_subnormal(jnp.where(log_alpha(cstate[path], w) < threshold, w, 0.0))
+    def hard(w, state):
+        return _flush_subnormal(jnp.where(log_alpha(state, w) < threshold, w, 0.0))
 
-        return fn
+    def relaxed(w, state, key):
+        sigma = jnp.exp(0.5 * state.log_sigma2)
+        return w + sigma * jax.random.normal(key, w.shape, w.dtype)
 
-    def apply(params, cstate, key=None):
-        if key is None:
-            return map_leaves(params, pruned(cstate))
+    def bits(w, state):
+        la = log_alpha(state, w)
+        neg_kl = _K1 * jax.nn.sigmoid(_K2 + _K3 * la) - 0.5 * jnp.log1p(jnp.exp(-la)) - _K1
+        surrogate = -jnp.sum(neg_kl) / math.log(2)
+        return surrogate + jax.lax.stop_gradient(_sparse_bits(hard(w, state)) - surrogate)
 
-        def noisy(path, w):
-            if path not in cstate:
-                return w
-            k = jax.random.fold_in(key, sorted(cstate).index(path))
-            sigma = jnp.exp(0.5 * cstate[path].log_sigma2)
-            return w + sigma * jax.random.normal(k, w.shape, w.dtype)
-
-        return map_leaves(params, noisy)
-
-    def kl_bits(params, cstate):
-        total = jnp.float32(0.0)
-        for path, w in leaves_with_paths(params):
-            if path in cstate:
-                la = log_alpha(cstate[path], w)
-                neg_kl = _K1 * jax.nn.sigmoid(_K2 + _K3 * la) - 0.5 * jnp.log1p(jnp.exp(-la)) - _K1
-                total = total - jnp.sum(neg_kl) / math.log(2)
-        return total
-
-    def bits(params, cstate):
-        file_bits = _pruned_bits(params, cstate, pruned(cstate))
-        surrogate = kl_bits(params, cstate)
-        return surrogate + jax.lax.stop_gradient(file_bits - surrogate)
-
-    def finalize(params, cstate):
-        return _finalize_pruned(params, cstate, pruned(cstate))
-
-    return Compressor(init, apply, bits, finalize)
+    return _pruner(select, init=init, hard=hard, relaxed=relaxed, bits=bits)

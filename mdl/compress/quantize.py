@@ -2,7 +2,8 @@
 
 Each selected tensor ``w`` is described as integer bins ``k = round(w / s)`` with a learned step
 ``s = exp(log_step)``, coded with a learned discretized prior ``P`` over bins (Laplace, or
-spike-and-slab with a point mass at zero that prices pruned weights). Training sees
+spike-and-slab with a point mass at zero that prices pruned weights). ``hard`` gives the weights
+``round(w / s) * s`` the file decodes to; training (``apply``, with a key) sees
 
 * ``relaxation="ste"``: straight-through rounding, ``k = x + stop_gradient(round(x) - x)``,
   ``x = w / s`` (the step's gradient is LSQ's: Esser et al., "Learned step size quantization",
@@ -14,7 +15,9 @@ spike-and-slab with a point mass at zero that prices pruned weights). Training s
 
 The rate ``bits()`` is ``sum_j -log2 P(round(w_j / s))`` at the *hard* bins (with straight-
 through gradients), plus 32 bits for each side-information scalar (step, prior parameters),
-plus 32 bits per scalar of every unselected leaf: the same numbers the codec writes.
+plus 32 bits per scalar of every unselected leaf: the same numbers the codec writes. The state
+(steps, prior scales, spike logits, mixture parameters) is all learned; nothing follows a
+schedule.
 """
 
 from __future__ import annotations
@@ -34,18 +37,7 @@ from mdl.codes.priors import (
     DiscretizedMixture,
     SpikeAndSlab,
 )
-from mdl.compress.base import (
-    FLOAT32_BITS,
-    Compressor,
-    QuantizedLeaf,
-    Selection,
-    check_finite_params,
-    leaves_with_paths,
-    map_leaves,
-    selected_bits,
-    selected_finalize,
-    selected_paths,
-)
+from mdl.compress.base import FLOAT32_BITS, Compressor, QuantizedLeaf, Selection, leafwise
 
 PRIORS = ("laplace", "logistic", "spike_laplace", "spike_logistic", "mixture")
 MIN_PRIOR_SCALE = 0.05  # bins; keeps the slab from collapsing into a degenerate spike
@@ -258,66 +250,47 @@ def quantizer(
     if not init_bits_per_std > 0:
         raise ValueError(f"init_bits_per_std must be > 0; got {init_bits_per_std}")
 
-    def init(params, key=None):
-        del key  # deterministic initialization from the weights
-        check_finite_params(params)
-        paths = selected_paths(params, select)
-        leaves = dict(leaves_with_paths(params))
-        state = {}
-        for path in paths:
-            w = np.asarray(leaves[path], dtype=np.float64)
-            spread = _spread(w)
-            step = spread / init_bits_per_std
-            log_step = jnp.float32(math.log(step))
-            if step_groups > 1:
-                if w.ndim < 1 or w.shape[-1] < step_groups:
-                    raise ValueError(
-                        f"leaf {path!r} of shape {w.shape} has fewer than "
-                        f"step_groups={step_groups} units"
-                    )
-                spreads = [_spread(w[..., a:b]) for a, b in group_bounds(w.shape[-1], step_groups)]
-                log_step = jnp.log(jnp.asarray(spreads, jnp.float32) / init_bits_per_std)
-            # Start the prior at the Laplace maximum-likelihood scale of the initial bins, so no
-            # bin starts far out in a tail (where the coder's 2^-24 floor would make the file
-            # cheaper than the estimate).
-            scale = float(np.mean(np.abs(np.round(w / step)))) + 0.5
-            log_scale = jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3)))
-            state[path] = QuantState(
-                log_step=log_step,
-                log_scale=log_scale,
-                spike_logit=jnp.float32(0.0),
-            )
-            if prior == "mixture":
-                # Centers at 0, +-2 scale, +-4 scale, ...; the zero component starts heaviest.
-                m = mixture_components
-                offsets = [0.0] + [2.0 * ((i + 1) // 2) * (-1) ** i for i in range(m - 1)]
-                state[path] = state[path]._replace(
-                    log_scale=jnp.full((m,), log_scale, jnp.float32),
-                    mixture_loc=jnp.asarray(offsets, jnp.float32) * scale,
-                    mixture_logits=jnp.asarray([1.0] + [0.0] * (m - 1), jnp.float32),
+    def init(path, w):
+        w = np.asarray(w, dtype=np.float64)
+        spread = _spread(w)
+        step = spread / init_bits_per_std
+        log_step = jnp.float32(math.log(step))
+        if step_groups > 1:
+            if w.ndim < 1 or w.shape[-1] < step_groups:
+                raise ValueError(
+                    f"leaf {path!r} of shape {w.shape} has fewer than "
+                    f"step_groups={step_groups} units"
                 )
+            spreads = [_spread(w[..., a:b]) for a, b in group_bounds(w.shape[-1], step_groups)]
+            log_step = jnp.log(jnp.asarray(spreads, jnp.float32) / init_bits_per_std)
+        # Start the prior at the Laplace maximum-likelihood scale of the initial bins, so no bin
+        # starts far out in a tail (where the coder's 2^-24 floor would make the file cheaper
+        # than the estimate).
+        scale = float(np.mean(np.abs(np.round(w / step)))) + 0.5
+        log_scale = jnp.float32(math.log(max(scale - MIN_PRIOR_SCALE, 1e-3)))
+        state = QuantState(log_step=log_step, log_scale=log_scale, spike_logit=jnp.float32(0.0))
+        if prior == "mixture":
+            # Centers at 0, +-2 scale, +-4 scale, ...; the zero component starts heaviest.
+            m = mixture_components
+            offsets = [0.0] + [2.0 * ((i + 1) // 2) * (-1) ** i for i in range(m - 1)]
+            state = state._replace(
+                log_scale=jnp.full((m,), log_scale, jnp.float32),
+                mixture_loc=jnp.asarray(offsets, jnp.float32) * scale,
+                mixture_logits=jnp.asarray([1.0] + [0.0] * (m - 1), jnp.float32),
+            )
         return state
 
-    def apply(params, cstate, key=None):
-        keys = {}
-        if key is not None and relaxation == "noise":
-            for i, path in enumerate(sorted(cstate)):
-                keys[path] = jax.random.fold_in(key, i)
+    def hard(w, state):
+        return _quantized(w, _channel_steps(state, w))
 
-        def leaf_fn(path, w):
-            if path not in cstate:
-                return w
-            step = _channel_steps(cstate[path], w)
-            if key is None:
-                return _quantized(w, step)
-            if relaxation == "ste":
-                return _ste_quantize(w, step)
-            x = _bins(w, step)
-            return (x + jax.random.uniform(keys[path], x.shape, x.dtype, -0.5, 0.5)) * step
+    def relaxed(w, state, key):
+        step = _channel_steps(state, w)
+        if relaxation == "ste":
+            return _ste_quantize(w, step)
+        x = _bins(w, step)
+        return (x + jax.random.uniform(key, x.shape, x.dtype, -0.5, 0.5)) * step
 
-        return map_leaves(params, leaf_fn)
-
-    def leaf_bits(path, w, state):
+    def bits(w, state):
         step = _channel_steps(state, w)
         if prior.endswith("laplace"):
             rate = _laplace_rate_sum_bits(prior, state, w, step)
@@ -326,11 +299,8 @@ def quantizer(
         side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
         return rate + FLOAT32_BITS * side
 
-    def bits(params, cstate):
-        return selected_bits(params, cstate, leaf_bits)
-
-    def leaf_finalize(path, w, state):
-        # The step and the bins are computed exactly as apply() computes them (XLA's exp and
+    def finalize(w, state):
+        # The step and the bins are computed exactly as hard() computes them (XLA's exp and
         # _bins), so hard weights and decoded weights are the same bits.
         w32 = jnp.asarray(w, jnp.float32)
         step = _channel_steps(state, w32)
@@ -341,7 +311,4 @@ def quantizer(
             return QuantizedLeaf(symbols, np.float32(steps), prior_obj)
         return GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)
 
-    def finalize(params, cstate):
-        return selected_finalize(params, cstate, leaf_finalize)
-
-    return Compressor(init, apply, bits, finalize)
+    return leafwise(select, init=init, relaxed=relaxed, hard=hard, bits=bits, finalize=finalize)

@@ -18,17 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mdl.codec.model import CodebookLeaf
-from mdl.compress.base import (
-    FLOAT32_BITS,
-    Compressor,
-    Selection,
-    check_finite_params,
-    leaves_with_paths,
-    map_leaves,
-    selected_bits,
-    selected_finalize,
-    selected_paths,
-)
+from mdl.compress.base import FLOAT32_BITS, Compressor, Selection, leafwise
 
 
 class CodebookState(NamedTuple):
@@ -53,46 +43,30 @@ def kmeans(select: Selection = None, *, clusters: int = 16) -> Compressor:
     if not isinstance(clusters, int) or not 2 <= clusters <= 1 << 16:
         raise ValueError(f"clusters must be an integer in [2, 65536]; got {clusters}")
 
-    def init(params, key=None):
-        check_finite_params(params)
-        leaves = dict(leaves_with_paths(params))
-        return {
-            path: CodebookState(jnp.asarray(kmeans_centroids(leaves[path], clusters)))
-            for path in selected_paths(params, select)
-        }
+    def init(path, w):
+        return CodebookState(jnp.asarray(kmeans_centroids(w, clusters)))
 
     def assignment(w, centroids):
         return jnp.argmin(jnp.abs(w[..., None] - jax.lax.stop_gradient(centroids)), axis=-1)
 
-    def apply(params, cstate, key=None):
-        def fn(path, w):
-            if path not in cstate:
-                return w
-            return cstate[path].centroids[assignment(w, cstate[path].centroids)]
+    def hard(w, state):
+        return state.centroids[assignment(w, state.centroids)]
 
-        return map_leaves(params, fn)
-
-    def leaf_bits(path, w, state):
-        counts = jnp.bincount(assignment(w, state.centroids).reshape(-1), length=clusters).astype(
-            jnp.float32
-        )
+    def bits(w, state):
+        counts = jnp.bincount(assignment(w, state.centroids).reshape(-1), length=clusters)
+        counts = counts.astype(jnp.float32)
         used = counts > 0
         freqs = counts / np.size(w)
         entropy = -jnp.sum(jnp.where(used, counts * jnp.log2(jnp.where(used, freqs, 1.0)), 0.0))
         return entropy + 2 * FLOAT32_BITS * clusters
 
-    def bits(params, cstate):
-        return selected_bits(params, cstate, leaf_bits)
-
-    def leaf_finalize(path, w, state):
+    def finalize(w, state):
         centroids = np.asarray(state.centroids, np.float32)
         index = np.asarray(assignment(jnp.asarray(w), jnp.asarray(centroids))).astype(np.int64)
         return CodebookLeaf(index, centroids)
 
-    def finalize(params, cstate):
-        return selected_finalize(params, cstate, leaf_finalize)
-
-    return Compressor(init, apply, bits, finalize)
+    # Training runs with the shared values (relaxed = hard): gradients reach the centroids.
+    return leafwise(select, init=init, relaxed=None, hard=hard, bits=bits, finalize=finalize)
 
 
 __all__ = ["CodebookState", "kmeans", "kmeans_centroids"]
