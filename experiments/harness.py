@@ -54,8 +54,10 @@ def provenance(start: float) -> dict:
 
 
 def write_summary(out: Path, summary: dict, start: float) -> Path:
-    """``summary`` plus its ``provenance``, written atomically to ``out/summary.json``."""
+    """Set ``summary["provenance"]`` and write ``summary`` atomically to
+    ``out/summary.json`` (the caller returns the same dict it wrote)."""
     from mdl.records import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(out / "summary.json", summary | {"provenance": provenance(start)})
+    summary["provenance"] = provenance(start)
+    return write_json_atomic(out / "summary.json", summary)

@@ -136,6 +136,7 @@ def main(argv=None) -> dict:
             {
                 k: {f: v[f] for f in ("file_bytes", "ratio", "test_error", "sparsity")}
                 for k, v in summary.items()
+                if k in CONFIGS
             }
         )
     )

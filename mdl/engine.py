@@ -2,7 +2,7 @@
 
 Every trainer in mdl (``fit``, sweeps, the prequential code's chunk models) minimizes
 
-    L = n_train x mean_batch L(y | x; apply(params, cstate)) + beta_t x bits(params, cstate)
+    L = n_train x mean_batch L(y | x; apply(params, cstate, key)) + beta_t x bits(params, cstate)
 
 where ``L(y | x; w)`` is a :class:`mdl.codes.data_codes.DataCode` (categorical, Bernoulli,
 next-token, discretized Gaussian/logistic), ``apply``/``bits`` a compressor

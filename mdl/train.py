@@ -2,7 +2,7 @@
 
 ``fit`` trains the model's parameters and the compressor's state together on
 
-    L = sum_{i in train} L(y_i | x_i; apply(params)) + beta_t * bits(params, cstate)
+    L = sum_{i in train} L(y_i | x_i; apply(params, cstate, key)) + beta_t * bits(params, cstate)
 
 estimated per minibatch as ``n_train x mean`` of the batch's data bits, so both terms are bits
 for the *whole* training set and ``beta = 1`` is the two-part code length itself. ``beta_t``
