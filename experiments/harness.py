@@ -31,6 +31,14 @@ def experiment_parser(doc: str, name: str, *, smoke: str, data_root: bool = Fals
     return parser
 
 
+def _command() -> str:
+    """How this process was started: ``python -m experiments.NAME ...`` for an experiment."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.suffix == ".py" and script.parent.name == "experiments":
+        return shlex.join([f"python -m experiments.{script.stem}", *sys.argv[1:]])
+    return shlex.join(sys.argv)
+
+
 def provenance(start: float) -> dict:
     """Command, git commit, versions, machine and wall time (since ``start``, a
     ``time.perf_counter()`` reading) of the running experiment."""
@@ -39,9 +47,7 @@ def provenance(start: float) -> dict:
     from mdl.sweep.folder import git_commit, versions
 
     return {
-        "command": shlex.join([f"python -m {Path(sys.argv[0]).stem}", *sys.argv[1:]])
-        if sys.argv and sys.argv[0].endswith(".py")
-        else shlex.join(sys.argv),
+        "command": _command(),
         "git_commit": git_commit(),
         "versions": versions(),
         "machine": {
