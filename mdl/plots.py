@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from mdl.records import read_records
 
+MODEL_CODE_LABEL = "model code bits (structure + file)"
 AXIS_LABELS = {
     "beta": "beta (weight on model bits)",
     "label_noise": "label noise fraction",
@@ -104,10 +105,10 @@ def compression_vs_generalization(records: list[dict]):
         if all(r.get("error_bound") is not None for r in records):
             bound = by_axis(records, "error_bound", axis)[1:]
             _band(left, bits, *bound, label="Occam bound", ls="--")
-        left.set(xscale="log", xlabel="model code bits (structure + file)", ylabel="error", ylim=(0, 1.02))
+        left.set(xscale="log", xlabel=MODEL_CODE_LABEL, ylabel="error", ylim=(0, 1.02))
         left.legend(frameon=False)
         _band(right, bits, *by_axis(records, "gap", axis)[1:], label="test - train error")
-        right.set(xscale="log", xlabel="model code bits (structure + file)", ylabel="generalization gap")
+        right.set(xscale="log", xlabel=MODEL_CODE_LABEL, ylabel="generalization gap")
         right.legend(frameon=False)
     return fig
 
@@ -143,7 +144,7 @@ def pareto_front(records: list[dict]):
         )
         ax.plot(bits[front], error[front], color="black", lw=1, drawstyle="steps-post")
         fig.colorbar(scatter, ax=ax, label="log10 beta")
-        ax.set(xscale="log", xlabel="model code bits (structure + file)", ylabel="test error", title="Pareto front")
+        ax.set(xscale="log", xlabel=MODEL_CODE_LABEL, ylabel="test error", title="Pareto front")
     return fig
 
 
