@@ -107,9 +107,7 @@ def report_table(records: list[dict]) -> str:
     )
     groups: dict[tuple, list[dict]] = {}
     for record in sorted(records, key=lambda r: tuple(float(r[a]) for a in axes)):
-        groups.setdefault(tuple(r_value for r_value in (record[a] for a in axes)), []).append(
-            record
-        )
+        groups.setdefault(tuple(record[a] for a in axes), []).append(record)
 
     def mean(rows, key):
         values = [r.get(key) for r in rows]

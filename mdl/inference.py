@@ -69,6 +69,14 @@ def evaluate(graphdef, weights, x, y, data_code: DataCode | None = None, chunk: 
     return float(bits), float(wrong) / max(float(count), 1.0)
 
 
+def check_data_code_fits(graphdef, params, data, data_code: DataCode) -> None:
+    """Refuse, before any training, a data code that cannot code ``data``'s targets with this
+    model's outputs (the output shape comes from ``jax.eval_shape``: nothing is computed)."""
+    example = jax.ShapeDtypeStruct((1, *data.input_shape), data.x_train.dtype)
+    outputs = jax.eval_shape(lambda p, x: nnx.merge(graphdef, p)(x), params, example)
+    data_code.check(data.y_train, tuple(outputs.shape[1:]))
+
+
 @functools.lru_cache(maxsize=32)
 def _outputs_fn(graphdef):
     return jax.jit(lambda weights, xb: nnx.merge(graphdef, weights)(xb))
@@ -88,4 +96,4 @@ def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int 
     return np.concatenate(rows)
 
 
-__all__ = ["evaluate", "evaluate_totals", "predictive_probs"]
+__all__ = ["check_data_code_fits", "evaluate", "evaluate_totals", "predictive_probs"]

@@ -29,7 +29,7 @@ from mdl.codes.data_codes import data_code as as_data_code
 from mdl.compress.base import Compressor, float32_baseline
 from mdl.data.dataset import Dataset
 from mdl.engine import init_state, make_epoch, make_step, optimizer_for, warmup_steps_for
-from mdl.inference import evaluate
+from mdl.inference import check_data_code_fits, evaluate
 from mdl.params import split_params
 
 
@@ -91,12 +91,7 @@ def fit(
     key = jax.random.key(0) if key is None else key
     graphdef, params = split_params(model)
     code = as_data_code(data_code) if data_code is not None else default_data_code(data.y_train)
-    output_shape = jax.eval_shape(
-        lambda p, x: nnx.merge(graphdef, p)(x),
-        params,
-        jax.ShapeDtypeStruct((1, *data.input_shape), data.x_train.dtype),
-    )
-    code.check(data.y_train, tuple(output_shape.shape[1:]))
+    check_data_code_fits(graphdef, params, data, code)
     if cstate is None:
         cstate = compressor.init(params, key)
     n_train = len(data.x_train)

@@ -25,6 +25,7 @@ writes records and files.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -53,7 +54,7 @@ from mdl.engine import (
     warmup_steps_for,
 )
 from mdl.estimators.two_part import structure_bits
-from mdl.inference import evaluate_totals
+from mdl.inference import check_data_code_fits, evaluate_totals
 from mdl.models.catalog import reference_model
 from mdl.params import split_params
 from mdl.records import append_record, read_records, write_bytes_atomic, write_json_atomic
@@ -110,6 +111,7 @@ class _Group:
         self.n_train = size or len(data.x_train)
         template = self.model(config.seeds[0])
         self.graphdef, params = split_params(template)
+        self.template_params = params
         self.compressor = build_compressor(config.compressor)
         self.num_params = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(params))
         self.shapes = jax.tree.map(np.shape, params)
@@ -216,15 +218,8 @@ def _prepare(config: SweepConfig, data: Dataset | None) -> tuple[Dataset, DataCo
     if data is None:
         data = load(config.data, **config.data_options)
     if config.max_train is not None:
-        data = Dataset(
-            data.x_train[: config.max_train],
-            data.y_train[: config.max_train],
-            data.x_test,
-            data.y_test,
-            data.num_classes,
-            data.input_shape,
-            data.source,
-            data.extras,
+        data = dataclasses.replace(
+            data, x_train=data.x_train[: config.max_train], y_train=data.y_train[: config.max_train]
         )
     n = len(data.x_train)
     code = data_code(config.data_code) if config.data_code else default_data_code(data.y_train)
@@ -238,15 +233,6 @@ def _prepare(config: SweepConfig, data: Dataset | None) -> tuple[Dataset, DataCo
             "(use label_noise = [0.0])"
         )
     return data, code
-
-
-def _check_fit(group: _Group, code: DataCode) -> None:
-    """The data code must fit the model's outputs and the data's targets (before training)."""
-    data = group.data
-    _, params = split_params(group.model(group.config.seeds[0]))
-    example = jax.ShapeDtypeStruct((1, *data.input_shape), data.x_train.dtype)
-    shape = jax.eval_shape(lambda p, x: nnx.merge(group.graphdef, p)(x), params, example).shape
-    code.check(data.y_train, tuple(shape[1:]))
 
 
 def run(
@@ -281,7 +267,8 @@ def run(
             shape_key = (point["width"], point["train_size"])
             if shape_key not in groups:
                 groups[shape_key] = _Group(config, data, code, *shape_key)
-                _check_fit(groups[shape_key], code)
+                group = groups[shape_key]
+                check_data_code_fits(group.graphdef, group.template_params, data, code)
                 groups[shape_key].initial(config.seeds[0])
     except (ValueError, TypeError) as error:
         raise SetupError(f"the sweep cannot start: {error}") from error
