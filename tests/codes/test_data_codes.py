@@ -19,7 +19,8 @@ from mdl.codes.data_codes import (
     next_token,
 )
 
-finite = st.floats(-20, 20, width=32)
+# No subnormals: XLA:CPU flushes them to zero, so [0, 3e-39] is a tie to jax and not to numpy.
+finite = st.floats(-20, 20, width=32, allow_subnormal=False)
 
 
 @settings(max_examples=30, deadline=None)
