@@ -1,0 +1,51 @@
+"""Smoke runs of the benchmarks, end to end, as a user runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark_smoke(name: str) -> dict:
+    """Run ``benchmarks/NAME.py --smoke`` as a user would; its last line is its JSON figures."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_codec_benchmark_smoke_prints_json_last():
+    figures = run_benchmark_smoke("codec")
+    for key in (
+        "overhead_fraction",
+        "laplace_overhead_fraction",
+        "encode_symbols_per_s",
+        "decode_symbols_per_s",
+        "lzma_over_ours",
+    ):
+        assert key in figures
+    assert 0 <= figures["overhead_fraction"] < 0.05  # 10^4 symbols: header is ~1% of the file
+
+
+def test_train_step_benchmark_smoke():
+    figures = run_benchmark_smoke("train_step")
+    assert figures["model"] == "lenet_300_100" and figures["batch"] == 128
+    for key in ("plain_step_ms", "compressed_step_ms"):  # a step of lenet-300-100 on a CPU
+        assert 0.01 < figures[key] < 10_000, (key, figures[key])
+    # The slowdown is the ratio of the two printed times (not, say, its inverse).
+    ratio = figures["compressed_step_ms"] / figures["plain_step_ms"]
+    assert figures["slowdown"] == pytest.approx(ratio, rel=1e-9)
+
+
+def test_sweep_benchmark_smoke():
+    summary = run_benchmark_smoke("sweep")
+    assert summary["points"] == 8 and summary["speedup"] > 0 and summary["peak_memory_mb"] > 0
+    assert summary["end_to_end_speedup"] > 0
