@@ -13,7 +13,11 @@ training set, so at ``beta = 1`` the loss is the two-part code length estimated 
 The pieces, each pure (jit-, vmap- and scan-ready):
 
 * :func:`description_length_loss` and :func:`make_step` (one optax update; the compressor's
-  ``advance`` after it, so schedule counters live in its state);
+  ``advance`` after it, so schedule counters live in its state); their optional ``forward``
+  hook, ``(graphdef, params, cstate, xb, key) -> outputs``, replaces the default forward pass
+  ``nnx.merge(graphdef, compressor.apply(params, cstate, key))(xb)`` for models that sample
+  differently (the variational estimator's local reparameterization: pre-activations drawn per
+  example instead of one weight sample per batch);
 * :func:`make_epoch`: a permuted epoch of fixed-shape batches as one ``lax.scan`` (``scan=True``)
   or as a Python loop of jitted steps (``scan=False``: on XLA:CPU a convolution inside a while
   loop ran 3.6x slower than the same step outside it, LeNet-5 343 vs 94 ms);
@@ -25,6 +29,7 @@ The pieces, each pure (jit-, vmap- and scan-ready):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -34,6 +39,10 @@ from flax import nnx
 
 from mdl.codes.data_codes import DataCode
 from mdl.compress.base import Compressor, make_optimizer
+
+# ``(graphdef, params, cstate, xb, key) -> outputs``: a model's forward pass during training,
+# for models whose noise is not a weight sample (see description_length_loss).
+Forward = Callable[[Any, Any, Any, jax.Array, jax.Array], jax.Array]
 
 
 class TrainState(NamedTuple):
@@ -66,11 +75,28 @@ def optimizer_for(
 
 
 def description_length_loss(
-    params, cstate, xb, yb, key, beta, *, graphdef, compressor, data_code: DataCode, n_train
+    params,
+    cstate,
+    xb,
+    yb,
+    key,
+    beta,
+    *,
+    graphdef,
+    compressor,
+    data_code: DataCode,
+    n_train,
+    forward: Forward | None = None,
 ):
-    """``n_train x mean_batch L(y | x) + beta x bits(params, cstate)`` in bits (module doc)."""
-    weights = compressor.apply(params, cstate, key)
-    outputs = nnx.merge(graphdef, weights)(xb)
+    """``n_train x mean_batch L(y | x) + beta x bits(params, cstate)`` in bits (module doc).
+
+    The outputs are ``forward(graphdef, params, cstate, xb, key)``, by default the model run
+    with the compressor's relaxed weights, ``nnx.merge(graphdef, compressor.apply(params,
+    cstate, key))(xb)``."""
+    if forward is None:
+        outputs = nnx.merge(graphdef, compressor.apply(params, cstate, key))(xb)
+    else:
+        outputs = forward(graphdef, params, cstate, xb, key)
     data_bits = data_code.bits(outputs, yb).mean() * n_train
     return data_bits + beta * compressor.bits(params, cstate)
 
@@ -82,17 +108,21 @@ def make_step(
     optimizer: optax.GradientTransformation,
     n_train: int,
     warmup_steps: float = 0.0,
+    *,
+    forward: Forward | None = None,
 ):
     """``step(state, xb, yb, key, beta) -> state``: one update of the description-length loss.
 
     ``beta`` may be traced (sweeps vmap over it); ``n_train`` scales the batch mean to the whole
-    training set. Pure: callers jit, scan or vmap it."""
+    training set; ``forward`` as in :func:`description_length_loss` (None: the model with the
+    compressor's relaxed weights). Pure: callers jit, scan or vmap it."""
     loss = functools.partial(
         description_length_loss,
         graphdef=graphdef,
         compressor=compressor,
         data_code=data_code,
         n_train=n_train,
+        forward=forward,
     )
 
     def step(state: TrainState, xb, yb, key, beta) -> TrainState:

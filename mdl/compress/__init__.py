@@ -24,6 +24,11 @@ from mdl.compress.base import (
 )
 from mdl.compress.bit_width import BitWidthState, learned_bit_width
 from mdl.compress.files import load_compressed, save_compressed, split_params
+from mdl.compress.gaussian_posterior import (
+    GaussianPosteriorState,
+    gaussian_posterior,
+    optimal_prior_kl_bits,
+)
 from mdl.compress.prune import (
     constant_sparsity,
     hard_concrete,
@@ -43,6 +48,7 @@ __all__ = [
     "CodebookLeaf",
     "Compressor",
     "FinalizeFn",
+    "GaussianPosteriorState",
     "GroupedLeaf",
     "HardFn",
     "InitFn",
@@ -54,6 +60,7 @@ __all__ = [
     "chain",
     "constant_sparsity",
     "float32_baseline",
+    "gaussian_posterior",
     "hard_concrete",
     "kmeans",
     "learned_bit_width",
@@ -63,6 +70,7 @@ __all__ = [
     "magnitude",
     "make_optimizer",
     "map_leaves",
+    "optimal_prior_kl_bits",
     "optimizer_labels",
     "polynomial_decay_sparsity",
     "quantizer",

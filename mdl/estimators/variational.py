@@ -14,17 +14,21 @@ is ``s^2 = mean(mu^2 + sigma^2)`` over the tensor, where
     KL(q || p) = 1/2 sum_j [ln s^2 - ln sigma_j^2]      (nats; sum over the tensor's N scalars)
 
 because ``sum_j (sigma_j^2 + mu_j^2) / s^2 = N``. Each ``s`` is part of the code: 32 bits per
-tensor. Training uses the reparameterization trick (Kingma and Welling 2014) and, for
-:class:`mdl.models.MLP`, the local reparameterization trick (Kingma, Salimans, Welling,
-"Variational dropout and the local reparameterization trick", 2015): pre-activations are
-sampled from their Gaussian, one independent draw per example. The reported data term is a
-Monte Carlo estimate with whole-network samples (one ``theta`` for the whole data set, as the
-code uses it). This is an *estimate* of a code length achievable with a bits-back coder; mdl
-does not write it to a file (``real=False``).
+tensor. That posterior and its KL are the compressor :func:`mdl.compress.gaussian_posterior`
+(``apply`` samples ``theta``, ``bits`` is the KL plus the scales), so training is
+:mod:`mdl.engine`'s, like every other trainer's. It uses the reparameterization trick (Kingma
+and Welling 2014) and, for :class:`mdl.models.MLP`, the local reparameterization trick
+(Kingma, Salimans, Welling, "Variational dropout and the local reparameterization trick",
+2015) through the engine's ``forward`` hook: pre-activations are sampled from their Gaussian,
+one independent draw per example. The reported data term is a Monte Carlo estimate with
+whole-network samples (one ``theta`` for the whole data set, as the code uses it). This is an
+*estimate* of a code length achievable with a bits-back coder; mdl does not write it to a file
+(``real=False``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -35,16 +39,19 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from mdl.codes.data import categorical_bits
-from mdl.compress.base import FLOAT32_BITS, leaves_with_paths
-from mdl.data.batches import batches
+from mdl.codes.data_codes import categorical
+from mdl.compress.base import leaves_with_paths, map_leaves
+from mdl.compress.gaussian_posterior import (
+    PRIOR_SCALE_BITS,
+    gaussian_posterior,
+    optimal_prior_kl_bits,
+)
+from mdl.engine import init_state, make_epoch, make_step, optimizer_for, warmup_steps_for
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
 from mdl.inference import evaluate
 from mdl.models import MLP
 from mdl.params import split_params
-
-LN2 = math.log(2.0)
 
 
 class GaussianPosterior(NamedTuple):
@@ -55,51 +62,58 @@ class GaussianPosterior(NamedTuple):
 
 
 def kl_bits(posterior: GaussianPosterior) -> jax.Array:
-    """``KL(q || p) / ln 2`` with each tensor's prior variance at its optimum (module doc)."""
+    """``KL(q || p) / ln 2`` with each tensor's prior variance at its optimum (module doc):
+    the sum of :func:`mdl.compress.optimal_prior_kl_bits` over the tensors."""
     total = jnp.float32(0.0)
     for mu, log_sigma in zip(
         jax.tree.leaves(posterior.mean), jax.tree.leaves(posterior.log_sigma), strict=True
     ):
-        prior_var = jnp.mean(mu**2 + jnp.exp(2 * log_sigma))
-        total = total + 0.5 * jnp.sum(jnp.log(prior_var) - 2 * log_sigma)
-    return total / LN2
+        total = total + optimal_prior_kl_bits(mu, log_sigma)
+    return total
 
 
 def prior_scale_bits(posterior: GaussianPosterior) -> float:
     """The learned prior scales, one float32 per tensor."""
-    return float(FLOAT32_BITS * len(jax.tree.leaves(posterior.mean)))
+    return float(PRIOR_SCALE_BITS * len(jax.tree.leaves(posterior.mean)))
 
 
-def sample(posterior: GaussianPosterior, key) -> Any:
-    leaves, treedef = jax.tree.flatten(posterior.mean)
-    keys = jax.random.split(key, len(leaves))
-    noise = jax.tree.unflatten(
-        treedef,
-        [
-            jax.random.normal(k, leaf.shape, leaf.dtype)
-            for k, leaf in zip(keys, leaves, strict=True)
-        ],
-    )
-    return jax.tree.map(
-        lambda mu, ls, e: mu + jnp.exp(ls) * e, posterior.mean, posterior.log_sigma, noise
-    )
+def _every_parameter(path: str, leaf) -> bool:
+    """The posterior covers biases too: every parameter is sent through the bits-back code."""
+    return True
 
 
-def _mlp_local_logits(model: MLP, posterior: GaussianPosterior, x, key):
-    """MLP forward with the local reparameterization trick (one draw per example)."""
-    mean = dict(leaves_with_paths(posterior.mean))
-    log_sigma = dict(leaves_with_paths(posterior.log_sigma))
-    h = jnp.reshape(x, (x.shape[0], model.sizes[0]))
-    layers = len(model.sizes) - 1
-    keys = jax.random.split(key, layers)
-    for i in range(layers):
-        w, b = f"layers/{i}/kernel", f"layers/{i}/bias"
-        out_mean = h @ mean[w] + mean[b]
-        out_var = (h**2) @ jnp.exp(2 * log_sigma[w]) + jnp.exp(2 * log_sigma[b])
-        h = out_mean + jnp.sqrt(out_var + 1e-16) * jax.random.normal(keys[i], out_mean.shape)
-        if i < layers - 1:
-            h = model.activation(h)
-    return h
+@functools.cache
+def _posterior_sampler():
+    """Whole-network samples ``theta ~ q`` as one jitted program shared by every call (compiled
+    once per architecture): ``apply`` does not depend on ``init_log_sigma``, and a sampler made
+    per call would compile again each time (seconds on CPU)."""
+    return jax.jit(gaussian_posterior(select=_every_parameter).apply)
+
+
+def _mlp_local_forward(model: MLP):
+    """The engine's ``forward`` hook for ``model`` with the local reparameterization trick:
+    each layer's pre-activations are drawn from their Gaussian, ``N(h mu_W + mu_b, h^2
+    sigma_W^2 + sigma_b^2)``, one independent draw per example (a lower-variance gradient than
+    one weight sample shared by the batch, for the same expected loss)."""
+    sizes, activation = model.sizes, model.activation
+    layers = len(sizes) - 1
+
+    def forward(graphdef, params, cstate, xb, key):
+        del graphdef  # the layers are computed here, from the posterior's moments
+        mean = dict(leaves_with_paths(params))
+        h = jnp.reshape(xb, (xb.shape[0], sizes[0]))
+        keys = jax.random.split(key, layers)
+        for i in range(layers):
+            w, b = f"layers/{i}/kernel", f"layers/{i}/bias"
+            out_mean = h @ mean[w] + mean[b]
+            var_w, var_b = jnp.exp(2 * cstate[w].log_sigma), jnp.exp(2 * cstate[b].log_sigma)
+            out_var = (h**2) @ var_w + var_b
+            h = out_mean + jnp.sqrt(out_var + 1e-16) * jax.random.normal(keys[i], out_mean.shape)
+            if i < layers - 1:
+                h = activation(h)
+        return h
+
+    return forward
 
 
 def variational(
@@ -121,67 +135,59 @@ def variational(
     """Train a mean-field Gaussian posterior on ``(x, y)`` and report its bits-back length.
 
     The posterior mean starts at ``model``'s parameters, every ``log sigma`` at
-    ``init_log_sigma``. The loss is ``beta_t x KL bits + n x batch mean of -log2 p(y | x,
+    ``init_log_sigma``. Training is :mod:`mdl.engine`'s with the
+    :func:`~mdl.compress.gaussian_posterior` compressor over every parameter and the
+    categorical data code: the loss is ``beta_t x bits + n x batch mean of -log2 p(y | x,
     theta)``, ``beta_t`` ramping from 0 to 1 over ``warmup_fraction`` of the steps (KL
-    annealing; the reported length always has the full KL). Returns the report (parts ``kl``,
-    ``prior_scales``, ``data``; ``details``: test accuracy of the posterior mean, the data
-    term's Monte Carlo standard error) and the posterior.
+    annealing; the reported length always has the full KL), Adam at ``learning_rate`` on the
+    means and the log sigmas. For an :class:`mdl.models.MLP` without input pooling
+    (``local_reparameterization=True``), the pre-activations are sampled per example (the
+    engine's ``forward`` hook); other models sample whole networks. Returns the report (parts
+    ``kl``, ``prior_scales``, ``data``; ``details``: test accuracy of the posterior mean, the
+    data term's Monte Carlo standard error) and the posterior.
     """
     x, y = check_labelled(x, y)
     if epochs < 1 or samples < 1:
         raise ValueError(f"epochs and samples must be >= 1; got {epochs}, {samples}")
     if not 1 <= batch_size <= len(x):
         raise ValueError(f"batch_size must be in [1, {len(x)}]; got {batch_size}")
+    if not 0 <= warmup_fraction <= 1:
+        raise ValueError(f"warmup_fraction must be in [0, 1]; got {warmup_fraction}")
     key = jax.random.key(0) if key is None else key
     graphdef, params = split_params(model)
-    posterior = GaussianPosterior(
-        params, jax.tree.map(lambda p: jnp.full_like(p, init_log_sigma), params)
-    )
+    compressor = gaussian_posterior(init_log_sigma, select=_every_parameter)
+    cstate = compressor.init(params)
     n = len(x)
-    local = local_reparameterization and isinstance(model, MLP)
-    optimizer = optax.adam(learning_rate)
-    steps_per_epoch = n // batch_size
-    warmup = max(1.0, warmup_fraction * epochs * steps_per_epoch)
-
-    def logits_fn(q, xb, k):
-        if local:
-            return _mlp_local_logits(model, q, xb, k)
-        return nnx.merge(graphdef, sample(q, k))(xb)
-
-    def loss(q, xb, yb, k, beta):
-        data = categorical_bits(logits_fn(q, xb, k), yb).mean() * n
-        return data + beta * kl_bits(q)
-
-    @jax.jit
-    def epoch(q, opt_state, step, epoch_key, xs, ys):
-        shuffle_key, noise_key = jax.random.split(epoch_key)
-        xb, yb = batches(shuffle_key, xs, ys, batch_size)
-
-        def body(carry, batch):
-            q, opt_state, step = carry
-            xi, yi, k = batch
-            beta = jnp.minimum(1.0, step / warmup) if warmup_fraction > 0 else 1.0
-            grads = jax.grad(loss)(q, xi, yi, k, beta)
-            updates, opt_state = optimizer.update(grads, opt_state, q)
-            return (optax.apply_updates(q, updates), opt_state, step + 1), None
-
-        keys = jax.random.split(noise_key, xb.shape[0])
-        (q, opt_state, step), _ = jax.lax.scan(body, (q, opt_state, step), (xb, yb, keys))
-        return q, opt_state, step
+    # A pooled MLP's first layer sees pooled inputs, which the local forward does not compute.
+    local = local_reparameterization and isinstance(model, MLP) and model.pool == 1
+    optimizer = optimizer_for(compressor, params, cstate, optax.adam(learning_rate))
+    step = make_step(
+        graphdef,
+        compressor,
+        categorical(),
+        optimizer,
+        n,
+        warmup_steps_for(warmup_fraction, epochs, n // batch_size),
+        forward=_mlp_local_forward(model) if local else None,
+    )
+    epoch = jax.jit(make_epoch(step, batch_size, scan=True))
 
     xs, ys = jnp.asarray(x), jnp.asarray(y)
-    opt_state = optimizer.init(posterior)
-    step = jnp.float32(0)
+    state = init_state(params, cstate, optimizer)
+    beta = jnp.float32(1.0)  # the full KL once the warmup is over: the bits-back length
     train_key, eval_key = jax.random.split(key)
     for i in tqdm(range(epochs), disable=not progress, desc="variational", unit="epoch"):
-        posterior, opt_state, step = epoch(
-            posterior, opt_state, step, jax.random.fold_in(train_key, i), xs, ys
-        )
+        state = epoch(state, jax.random.fold_in(train_key, i), xs, ys, beta)
+    params, cstate = state.params, state.cstate
 
+    # The reported data term samples whole networks: one theta for the whole data set, as the
+    # bits-back code uses it.
+    sample = _posterior_sampler()
     data_bits = [
-        evaluate(graphdef, sample(posterior, k), x, y)[0]
+        evaluate(graphdef, sample(params, cstate, k), x, y)[0]
         for k in jax.random.split(eval_key, samples)
     ]
+    posterior = GaussianPosterior(params, map_leaves(params, lambda p, _: cstate[p].log_sigma))
     details = {
         "data_bits_stderr": float(np.std(data_bits, ddof=1) / math.sqrt(samples))
         if samples > 1
