@@ -12,6 +12,10 @@ matches its file") and have hypothesis hunt for counterexamples::
         probs, symbols = stream
         assert (mdl.decode_symbols(mdl.encode_symbols(symbols, probs), probs) == symbols).all()
 
+For data codes, :func:`data_code_problems` draws ``(code, outputs, targets)`` for any of
+:mod:`mdl.codes.data_codes` and :func:`assert_target_file_is_estimate` states the bound of
+:mod:`mdl.codec.targets` (the targets' file is ``code.bits``, decoded back exactly).
+
 For compressors, :func:`compressors` draws any of mdl's (``make_compressor`` builds one by
 name, ``compressor_kinds`` lists them for explicit parametrization), and
 :func:`assert_estimate_is_file` / :func:`assert_file_decodes_to_hard` state the protocol's
@@ -25,6 +29,8 @@ probabilities that sum to one to within 1e-12, and covers the skewed and degener
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import numpy as np
@@ -332,3 +338,141 @@ def assert_file_decodes_to_hard(compressor, params, cstate) -> None:
         for path, leaf in leaves_with_paths(hard(params, cstate)):
             assert decoded[path].dtype == np.float32, path
             np.testing.assert_array_equal(decoded[path], np.asarray(leaf), err_msg=path)
+
+
+# --- Data codes -----------------------------------------------------------------------------
+
+DATA_CODE_NAMES = (
+    "categorical",
+    "bernoulli",
+    "next_token",
+    "discretized_gaussian",
+    "discretized_logistic",
+)
+
+
+@st.composite
+def data_code_problems(draw, names=DATA_CODE_NAMES, sizes=(1, 5, 24)):
+    """``(code, outputs, targets)``: a data code, a model's outputs (float32) and targets drawn
+    from them (sometimes uniformly instead, for surprises):
+
+    * categorical: logits ``[n, K]``, labels ``[n]``; bernoulli: logits and 0/1 ``[n, M]``;
+    * next_token: logits ``[n, T, V]``, tokens ``[n, T]`` with no padding, padding at the end
+      of each sequence, or padding anywhere;
+    * discretized: ``(mean, log scale)`` ``[n, 2]`` or ``[n, 2, 2]`` and values drawn from the
+      model within 4 scales of the mean, on the grid of a drawn bin width (``k w``: where the
+      estimate charges the bin the file codes).
+
+    Logits have scales up to 8 (probabilities down to about ``2^-20``). Examples, classes and
+    steps come from a few sizes (``sizes`` examples; 1 class or step included), so that JAX
+    compiles few programs across the draws."""
+    from mdl.codes.data_codes import data_code
+
+    name = draw(st.sampled_from(names))
+    n = draw(st.sampled_from(sizes))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    surprise = draw(st.floats(0.0, 0.3))
+    scale = draw(st.floats(0.0, 8.0))
+
+    def drawn(probs):  # one symbol per row of probs [..., K]
+        flat = probs.reshape(-1, probs.shape[-1])
+        symbols = np.array([rng.choice(row.size, p=row) for row in flat])
+        flips = rng.random(symbols.size) < surprise
+        symbols[flips] = rng.integers(0, probs.shape[-1], int(flips.sum()))
+        return symbols.reshape(probs.shape[:-1])
+
+    def softmax(logits):
+        z = np.exp(logits - logits.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
+
+    if name in ("categorical", "next_token"):
+        steps = draw(st.sampled_from([1, 3, 8])) if name == "next_token" else None
+        classes = draw(st.sampled_from([1, 2, 5, 12]))
+        shape = (n, classes) if steps is None else (n, steps, classes)
+        logits = (scale * rng.standard_normal(shape)).astype(np.float32)
+        targets = drawn(softmax(logits.astype(np.float64)))
+        if name == "next_token":
+            padding = draw(st.sampled_from(["none", "end", "anywhere"]))
+            if padding == "end":
+                targets[np.arange(steps) >= rng.integers(0, steps + 1, n)[:, None]] = -1
+            elif padding == "anywhere":
+                targets[rng.random(targets.shape) < draw(st.floats(0.0, 1.0))] = -1
+        return data_code(name), logits, targets.astype(np.int64)
+    if name == "bernoulli":
+        labels = draw(st.sampled_from([1, 3]))
+        logits = (scale * rng.standard_normal((n, labels))).astype(np.float32)
+        ones = rng.random(logits.shape) < 1 / (1 + np.exp(-logits.astype(np.float64)))
+        flips = rng.random(logits.shape) < surprise
+        return data_code(name), logits, np.where(flips, ~ones, ones).astype(np.float32)
+    width = draw(st.sampled_from([1e-3, 0.04, 0.5, 2.0]))
+    shape = (n,) if draw(st.booleans()) else (n, 2)
+    mean = rng.normal(0.0, 3.0, shape)
+    log_scale = rng.uniform(-3.0, 1.5, shape)
+    noise = np.clip(rng.standard_normal(shape), -4.0, 4.0)
+    values = np.rint((mean + np.exp(log_scale) * noise) / width) * width
+    outputs = np.stack([mean, log_scale], axis=-1).astype(np.float32)
+    return data_code({"name": name, "bin_width": width}), outputs, values
+
+
+@functools.cache
+def _jitted_data_bits(code):
+    return jax.jit(code.bits)
+
+
+def target_file_header_bits(data: bytes) -> int:
+    """The fixed part of a targets file (:mod:`mdl.codec.targets`), which no estimate counts:
+    the container's framing and the metadata (sizes, the window, a CRC-32 of the targets);
+    everything but the rANS words."""
+    from mdl.codec import container
+
+    sections = container.unpack(data, container.kind_of(data))
+    return 8 * (len(data) - len(sections["RANS"]))
+
+
+def assert_target_file_is_estimate(
+    code, outputs, targets, *, estimate: float | None = None, rel: float = 1e-3
+) -> tuple[float, int]:
+    """Assert that the file of :func:`mdl.codec.targets.encode_targets` decodes to
+    :func:`~mdl.codec.targets.coded_targets` and that its length ``F = 8 len(file)`` is the
+    estimate ``L`` (by default ``sum code.bits(outputs, targets)`` under ``jax.jit``, as
+    training computes it, summed in float64):
+
+        ``L + S + H - 64 - E - rel L  <=  F  <=  L + S + H + 96 + rel L + 1``,
+
+    ``S`` the side bits (:func:`~mdl.codec.targets.side_bits`), ``H`` the header
+    (:func:`target_file_header_bits`), 96 the coder's sentinel and state, 64 its head, ``E``
+    the bits the coder's floor may take off improbable targets (``sum max(0, -log2 p -``
+    :data:`CODER_FLOOR_BITS` ``)``, with ``-log2 p`` from
+    :func:`~mdl.codec.targets.target_bits`) and the ``+ 1`` the floor every symbol of a table
+    keeps. Returns ``(L, F)``."""
+    from mdl.codec.targets import (
+        coded_targets,
+        decode_targets,
+        encode_targets,
+        side_bits,
+        target_bits,
+    )
+
+    if estimate is None:
+        estimate = float(np.sum(np.asarray(_jitted_data_bits(code)(outputs, targets), np.float64)))
+    data = encode_targets(code, outputs, targets)
+    decoded = decode_targets(code, outputs, data)
+    expected = coded_targets(code, targets)
+    assert decoded.shape == expected.shape and np.array_equal(decoded, expected), (
+        f"the {code.name} file did not decode to its targets"
+    )
+    real = 8 * len(data)
+    side = side_bits(code, targets)
+    header = target_file_header_bits(data)
+    floor = float(np.sum(np.maximum(target_bits(code, outputs, targets) - CODER_FLOOR_BITS, 0)))
+    high = estimate + side + header + 96 + rel * estimate + 1
+    assert real <= high, (
+        f"the {code.name} file ({real} bits) costs more than the estimate ({estimate:.1f}) + "
+        f"side ({side:.1f}) + header ({header}) + 96 + {rel:.1%}: {high:.1f}"
+    )
+    low = estimate + side + header - 64 - floor - rel * estimate
+    assert real >= low, (
+        f"the {code.name} file ({real} bits) costs less than the estimate ({estimate:.1f}) + "
+        f"side ({side:.1f}) + header ({header}) - 64 - floor ({floor:.1f}) - {rel:.1%}: {low:.1f}"
+    )
+    return estimate, real

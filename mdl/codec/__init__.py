@@ -8,6 +8,9 @@ unknown version or inconsistent with its model raises :class:`CodecError`.
 * symbols and labels: :func:`encode_symbols`, :func:`encode_labels`,
   :func:`encode_label_chunks` (one stream, decoded chunk by chunk by
   :class:`LabelChunkDecoder`);
+* targets under any data code (labels, binary labels, token sequences with padding, real
+  values at a bin width): :func:`encode_targets` / :func:`decode_targets`
+  (:mod:`mdl.codec.targets`), the file of ``code.bits``;
 * models: :func:`encode_model` (self-describing) and :func:`encode_compact` (for a reader
   that knows the architecture), over the leaf types of ``mdl.codec.leaves``;
 * integers: Elias gamma, delta and omega codes.
@@ -34,6 +37,7 @@ from mdl.codec.stream import (
     encode_symbols,
     information_bits,
 )
+from mdl.codec.targets import decode_targets, encode_targets
 
 __all__ = [
     "CodecError",
@@ -46,6 +50,7 @@ __all__ = [
     "decode_labels",
     "decode_model",
     "decode_symbols",
+    "decode_targets",
     "encode_compact",
     "encode_elias_delta",
     "encode_elias_gamma",
@@ -54,5 +59,6 @@ __all__ = [
     "encode_labels",
     "encode_model",
     "encode_symbols",
+    "encode_targets",
     "information_bits",
 ]

@@ -46,7 +46,7 @@ __all__ = [
 _CRC = struct.Struct("<I")
 
 
-def _checksum(coded: np.ndarray, alphabet: int) -> int:
+def checksum(coded: np.ndarray, alphabet: int) -> int:
     """CRC-32 of coded symbols (``0..alphabet-1``) as the narrowest unsigned integers that hold
     them: a quarter of the bytes of int32 for labels, so the check costs little next to coding."""
     width = "<u1" if alphabet <= 1 << 8 else "<u2" if alphabet <= 1 << 16 else "<u4"
@@ -99,7 +99,7 @@ def _encode(kind: str, symbols, model, name: str, model_name: str = "model") -> 
     # META: varints (ndim, *shape, offset, alphabet) then the symbols' CRC-32; a dozen bytes,
     # because for small streams (a test set's labels) every header byte is a visible cost.
     meta = container.varints([values.ndim, *values.shape, offset, alphabet])
-    meta += _CRC.pack(_checksum(coded, alphabet))
+    meta += _CRC.pack(checksum(coded, alphabet))
     return container.pack(kind, {"META": meta, "RANS": rans.encode([(coded, table)])})
 
 
@@ -151,7 +151,7 @@ def _decode(
     else:
         table = _decoding_table(model, offset, alphabet, count, model_name)
         (coded,) = rans.decode(words, [(table, count)])
-    if _checksum(coded, alphabet) != crc:
+    if checksum(coded, alphabet) != crc:
         raise CodecError(
             "decoded symbols fail their checksum: the model differs from the encoder's"
         )
@@ -195,18 +195,20 @@ def _label_rows(probs, name: str = "probs") -> rans.Rows:
     return rans.Rows(probs, name)
 
 
-def encode_labels(probs, labels) -> bytes:
+def encode_labels(probs, labels, *, kind: str = "LABL") -> bytes:
     """Code class ``labels`` ``[n]`` given a model's predictive ``probs`` ``[n, K]`` (kind LABL).
 
     This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
-    by the coder's few words and the container header. Rows must sum to one (1e-4).
+    by the coder's few words and the container header. Rows must sum to one (1e-4). ``kind``
+    names what the labels are (the binary labels of :mod:`mdl.codec.targets` are ``"BERN"``),
+    so a file of one kind is never read as another.
     """
-    return _encode("LABL", labels, _label_rows(probs), "labels", "probs")
+    return _encode(kind, labels, _label_rows(probs), "labels", "probs")
 
 
-def decode_labels(probs, data: bytes) -> np.ndarray:
+def decode_labels(probs, data: bytes, *, kind: str = "LABL") -> np.ndarray:
     """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
-    return _decode("LABL", data, _label_rows(probs), MAX_SYMBOLS, "probs")
+    return _decode(kind, data, _label_rows(probs), MAX_SYMBOLS, "probs")
 
 
 # --- Labels in chunks, one stream ---------------------------------------------------------
@@ -240,7 +242,7 @@ def label_chunk_sections(chunks) -> dict[str, bytes]:
     alphabet = rans.alphabet(segments[0][1])
     labels = np.concatenate([values for values, _ in segments])
     meta = container.varints([len(segments), *[len(v) for v, _ in segments], alphabet])
-    meta += _CRC.pack(_checksum(labels, alphabet))
+    meta += _CRC.pack(checksum(labels, alphabet))
     return {"META": meta, "RANS": rans.encode(segments)}
 
 
@@ -293,6 +295,6 @@ class LabelChunkDecoder:
             raise CodecError(f"{len(self.sizes) - len(self._decoded)} chunks are not decoded yet")
         self._reader.finish()
         labels = np.concatenate(self._decoded)
-        if _checksum(labels, self.alphabet) != self._crc:
+        if checksum(labels, self.alphabet) != self._crc:
             raise CodecError("decoded labels fail their checksum: probs differ from the encoder's")
         return labels.astype(np.int64)

@@ -45,7 +45,8 @@ PADDING = -1  # next-token targets at padded positions: coded by nothing, counte
 
 
 class DataCode(NamedTuple):
-    """A code for targets given a model's outputs (see the module doc).
+    """A code for targets given a model's outputs (see the module doc). Its file, the bits made
+    real, is :func:`mdl.codec.targets.encode_targets` (the codec keys its format on ``name``).
 
     Attributes:
       name: the registry name (``DATA_CODES``), stored in sweep configs and files.

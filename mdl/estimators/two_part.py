@@ -6,8 +6,9 @@
 * L(params): the compressor's real model file in the compact format
   (:func:`mdl.compress.files.encode_compressed` with ``compact=True``: no names, shapes or
   architecture, which the structure part already fixes);
-* L(D | params): the training labels coded with the decoded model's predictive distribution
-  (``mdl.codec.encode_labels``, real bytes).
+* L(D | params): the training targets coded under the data code (categorical labels by
+  default) with the decoded model's outputs (:func:`mdl.codec.targets.encode_targets`, real
+  bytes): labels, binary labels, token sequences or real values at a bin width.
 
 Rissanen, "Modeling by shortest data description" (1978); Grunwald, "The Minimum Description
 Length Principle" (2007), ch. 5; Blier and Ollivier, "The description length of deep learning
@@ -16,19 +17,29 @@ models" (NeurIPS 2018), whose two-part codes are float32 parameters plus coded l
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import numpy as np
 from flax import nnx
 
-from mdl.codec.stream import decode_labels, encode_labels
+from mdl.codec.targets import (
+    coded_targets,
+    decode_targets,
+    discretize,
+    encode_targets,
+    ideal_bits,
+    row_bits,
+    side_bits,
+)
+from mdl.codes.data_codes import PADDING, DataCode, default_data_code
+from mdl.codes.data_codes import data_code as as_data_code
 from mdl.codes.integers import log_star_bits
 from mdl.compress.base import Compressor, float32_baseline, leaves_with_paths
 from mdl.compress.files import decode_compressed, encode_compressed
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
-from mdl.inference import predictive_probs
 from mdl.models import describe
 from mdl.params import split_params
 
@@ -90,8 +101,52 @@ def structure_bits(model: nnx.Module) -> float:
 
 def labels_bits(probs, labels) -> float:
     """``sum_i -log2 probs[i, y_i]`` in float64: the ideal code length of the labels."""
-    picked = np.asarray(probs, np.float64)[np.arange(len(labels)), np.asarray(labels)]
-    return float(-np.sum(np.log2(np.maximum(picked, 1e-300))))
+    return float(np.sum(row_bits(probs, labels)))
+
+
+@functools.lru_cache(maxsize=32)
+def _apply(graphdef):
+    return jax.jit(lambda weights, xb: nnx.merge(graphdef, weights)(xb))
+
+
+def model_outputs(graphdef, weights, x, chunk: int = 4096) -> np.ndarray:
+    """The model's outputs on ``x`` as numpy, in chunks of a fixed size (the chunks of
+    :func:`mdl.inference.predictive_probs`): what encoder and decoder both compute."""
+    apply = _apply(graphdef)
+    return np.concatenate(
+        [np.asarray(apply(weights, x[start : start + chunk])) for start in range(0, len(x), chunk)]
+    )
+
+
+def _examples(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 1 or len(x) == 0 or y.ndim < 1 or len(y) != len(x):
+        raise ValueError(
+            f"x and y must hold the same number (at least one) of examples; got x {x.shape} and "
+            f"y {y.shape}"
+        )
+    return x, y
+
+
+def _uniform_alphabet(code: DataCode, outputs, y) -> tuple[int, int]:
+    """``(symbols, alphabet)`` of the uniform code the report compares with: every real token
+    over the vocabulary, every binary label over two, every value over the bins of the data's
+    window ``[min k, max k]``."""
+    if code.name == "next_token":
+        return int(np.sum(y != PADDING)), outputs.shape[-1]
+    if code.name == "bernoulli":
+        return y.size, 2
+    if code.name.startswith("discretized_"):
+        bins = discretize(code, y)
+        return bins.size, max(2, int(bins.max() - bins.min()) + 1)
+    return len(y), outputs.shape[-1]
+
+
+def _error_rate(code: DataCode, outputs, y) -> float:
+    wrong, count = code.errors(outputs, y)
+    return float(np.sum(np.asarray(wrong, np.float64))) / max(
+        float(np.sum(np.asarray(count, np.float64))), 1.0
+    )
 
 
 def two_part(
@@ -99,6 +154,7 @@ def two_part(
     x,
     y,
     *,
+    data_code: DataCode | str | dict | None = None,
     compressor: Compressor | None = None,
     cstate=None,
     num_classes: int | None = None,
@@ -106,38 +162,57 @@ def two_part(
     test: tuple | None = None,
     verify: bool = True,
 ) -> DescriptionLength:
-    """The two-part description length of labels ``y`` given inputs ``x``, in real bytes.
+    """The two-part description length of targets ``y`` given inputs ``x``, in real bytes.
 
     Args:
-      model: a Flax NNX classifier (``model(x) -> logits [n, K]``), trained.
-      x, y: the data whose labels are described.
+      model: a Flax NNX model (a classifier ``model(x) -> logits [n, K]`` by default), trained.
+      x, y: the data whose targets are described.
+      data_code: how the outputs code the targets (:mod:`mdl.codes.data_codes`; default:
+        categorical for one integer label per example, next-token for integer sequences).
       compressor, cstate: how the parameters are written (default: float32, 32 bits each).
-      num_classes: K (default: the model's output width).
+      num_classes: the alphabet K of labels or tokens (default: the model's output width).
       structure: bits naming the architecture (default :func:`structure_bits`).
-      test: optional ``(x_test, y_test)``; the hard model's test accuracy goes in ``details``.
-      verify: decode both files and check they give back the weights and labels exactly.
+      test: optional ``(x_test, y_test)``; the hard model's test accuracy (categorical) or
+        error (``data_code.errors``: error rate, or mean squared error) goes in ``details``.
+      verify: decode both files and check they give back the weights and targets exactly
+        (for the discretized codes: the targets' bin centres).
 
-    Returns a :class:`DescriptionLength` with parts ``structure``, ``params``, ``data``
-    (``real=True``); ``details`` holds the estimates (``params_estimate_bits`` from
-    ``compressor.bits``, ``data_estimate_bits`` = sum of -log2 p) and accuracies.
+    The data part is the file of :func:`mdl.codec.targets.encode_targets`: ``data_code.bits``
+    made real, plus side information the code needs (the padding of sequences). Returns a
+    :class:`DescriptionLength` with parts ``structure``, ``params``, ``data`` (``real=True``);
+    ``details`` holds the estimates (``params_estimate_bits`` from ``compressor.bits``,
+    ``data_estimate_bits``: the data file's ideal length, ``sum -log2 p`` under its tables;
+    ``data_code_bits``: ``sum data_code.bits``, the training objective's number;
+    ``data_side_bits``: what the file adds that no data code counts, the padding of sequences),
+    the data code and train (and test) accuracy or error. ``num_examples`` and ``num_classes`` count
+    what the uniform code would code: examples and classes, real tokens and the vocabulary,
+    binary labels and 2, or values and the bins of the data's window.
     """
     compressor = compressor or float32_baseline()
+    code = default_data_code(y) if data_code is None else as_data_code(data_code)
     graphdef, params = split_params(model)
     if cstate is None:
         cstate = compressor.init(params, jax.random.key(0))
-    x, y = check_labelled(x, y)
+    # Labels keep their historical checks (float32 inputs); other targets keep their dtypes
+    # (token inputs are integers).
+    x, y = check_labelled(x, y) if code.name == "categorical" else _examples(x, y)
     # The structure part names the architecture, so the parameters need no names or shapes:
     # the compact format (the decoder's template supplies them).
     params_blob = encode_compressed(model, compressor, cstate, compact=True)
     _, weights = split_params(decode_compressed(params_blob, model))
-    probs = predictive_probs(graphdef, weights, x)
-    k = num_classes or probs.shape[1]
-    if probs.shape[1] != k or int(y.max()) >= k:
-        raise ValueError(f"model outputs {probs.shape[1]} classes; labels need {k}")
-    labels_blob = encode_labels(probs, y)
-    if verify:
-        if not np.array_equal(decode_labels(probs, labels_blob), y):
-            raise AssertionError("two_part: the label file did not decode to the labels")
+    outputs = model_outputs(graphdef, weights, x)
+    k = num_classes or outputs.shape[-1]
+    if code.name in ("categorical", "next_token"):
+        real = y[y != PADDING] if code.name == "next_token" else y
+        if outputs.shape[-1] != k or (real.size and int(real.max()) >= k):
+            raise ValueError(f"model outputs {outputs.shape[-1]} classes; labels need {k}")
+    elif num_classes is not None:
+        raise ValueError(f"num_classes applies to labels and tokens, not to {code.name} targets")
+    data_blob = encode_targets(code, outputs, y)
+    if verify and not np.array_equal(
+        decode_targets(code, outputs, data_blob), coded_targets(code, y)
+    ):
+        raise AssertionError(f"two_part: the {code.name} file did not decode to the targets")
     hard = compressor.hard(params, cstate)
     for (path, mine), decoded in zip(
         leaves_with_paths(hard), jax.tree.leaves(weights), strict=True
@@ -146,18 +221,30 @@ def two_part(
             raise AssertionError(f"two_part: tensor {path} decoded differently")
     details = {
         "params_estimate_bits": float(compressor.bits(params, cstate)),
-        "data_estimate_bits": labels_bits(probs, y),
-        "train_accuracy": float(np.mean(probs.argmax(1) == y)),
-        "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(params))),
+        "data_estimate_bits": ideal_bits(code, outputs, y),
     }
+    if code.name == "categorical":
+        details["train_accuracy"] = float(np.mean(outputs.argmax(1) == y))
+    else:
+        details["train_error"] = _error_rate(code, outputs, y)
+    details["num_params"] = int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
     if test is not None:
-        x_test, y_test = check_labelled(*test)
-        details["test_accuracy"] = float(
-            np.mean(predictive_probs(graphdef, weights, x_test).argmax(1) == y_test)
-        )
+        if code.name == "categorical":
+            x_test, y_test = check_labelled(*test)
+            test_outputs = model_outputs(graphdef, weights, x_test)
+            details["test_accuracy"] = float(np.mean(test_outputs.argmax(1) == y_test))
+        else:
+            x_test, y_test = _examples(*test)
+            details["test_error"] = _error_rate(
+                code, model_outputs(graphdef, weights, x_test), y_test
+            )
+    details["data_code"] = code.describe()
+    details["data_code_bits"] = float(np.sum(np.asarray(code.bits(outputs, y), np.float64)))
+    details["data_side_bits"] = side_bits(code, y)
     parts = {
         "structure": structure_bits(model) if structure is None else float(structure),
         "params": 8.0 * len(params_blob),
-        "data": 8.0 * len(labels_blob),
+        "data": 8.0 * len(data_blob),
     }
-    return DescriptionLength("two_part", parts, len(y), k, real=True, details=details)
+    count, alphabet = _uniform_alphabet(code, outputs, y)
+    return DescriptionLength("two_part", parts, count, alphabet, real=True, details=details)
