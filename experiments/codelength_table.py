@@ -72,7 +72,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--prequential-patience", type=int, default=10, help="evaluations")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.prequential_channels = "8,16"
+        # the smoke run's chunk models are a small MLP: ConvNet chunk models are the full
+        # run's, and their compilation alone would double the smoke's time
+        args.prequential_arch, args.prequential_hidden = "mlp", 64
     try:
         channels = [int(c) for c in args.prequential_channels.split(",")]
     except ValueError:

@@ -125,7 +125,7 @@ def settings(smoke: bool) -> dict:
     }
     if not smoke:
         return full
-    faster = dict(learning_rate=3e-3, max_epochs=20, min_steps=50, eval_every=25, patience=2)
+    faster = dict(learning_rate=3e-3, max_epochs=4, min_steps=50, eval_every=25, patience=2)
     return full | {
         "widths": [8, 16],
         "depths": [1],

@@ -46,7 +46,9 @@ def _free_port() -> int:
 def test_two_processes_give_the_one_process_records_and_only_process_0_writes(tmp_path):
     coordinator = f"127.0.0.1:{_free_port()}"
     folders = [tmp_path / "process0", tmp_path / "process1"]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    # this process's XLA flags (tests/conftest.py), less any forced device count: one each
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, coordinator, str(i), json.dumps(CONFIG)]

@@ -176,7 +176,12 @@ def test_sharded_over_8_devices_gives_the_same_records(finished, tmp_path):
     process = sweep_process(
         tmp_path,
         config.to_dict() | {"points_per_chunk": 8},
-        {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"},
+        {
+            # this process's flags (tests/conftest.py) plus 8 host devices
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")
+            + " --xla_force_host_platform_device_count=8",
+            "JAX_PLATFORMS": "cpu",
+        },
     )
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
