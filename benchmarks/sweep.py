@@ -42,12 +42,15 @@ MODELS = {
 }
 
 
-def arm(points_per_chunk: int, epochs: int, n_betas: int, model: str, out: str) -> dict:
+def arm(
+    points_per_chunk: int, epochs: int, n_betas: int, model: str, out: str, seeds: tuple = SEEDS
+) -> dict:
+    """One ``mdl.sweep.run`` into ``out`` (``points_per_chunk`` 0: as many as fit), timed."""
     from mdl.sweep import SweepConfig, run
 
     config = SweepConfig(
         betas=BETAS[:n_betas],
-        seeds=SEEDS,
+        seeds=seeds,
         epochs=epochs,
         points_per_chunk=points_per_chunk,
         model=MODELS[model],
@@ -74,9 +77,13 @@ def run_arm(points_per_chunk: int, epochs: int, n_betas: int, model: str) -> dic
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> dict:
-    """Seconds for ``epochs`` epochs of all points: vmapped at once, and one point at a time,
-    both through the public training core (:mod:`mdl.engine`) a sweep uses."""
+def time_training(
+    epochs: int, n_betas: int, model: dict, repeats: int = 3, seeds: tuple = SEEDS
+) -> dict:
+    """Best seconds (of ``repeats``) for ``epochs`` epochs of all points: vmapped at once, and
+    one point at a time, both through the public training core (:mod:`mdl.engine`) a sweep
+    uses, each compiled (one untimed epoch) before timing and blocked on. Also returns the
+    ``points`` and the ``steps_per_epoch`` behind those seconds."""
     from mdl.codes.data_codes import categorical
     from mdl.data import load
     from mdl.engine import init_state, make_points_epoch, make_step, optimizer_for, warmup_steps_for
@@ -84,7 +91,7 @@ def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> d
     from mdl.params import split_params
     from mdl.sweep import SweepConfig, build_compressor
 
-    config = SweepConfig(betas=BETAS[:n_betas], seeds=SEEDS, epochs=epochs, model=model)
+    config = SweepConfig(betas=BETAS[:n_betas], seeds=seeds, epochs=epochs, model=model)
     data = load(config.data)
     compressor = build_compressor(config.compressor)
     graphdef, params = split_params(reference_model(config.model, data, seed=0))
@@ -93,8 +100,9 @@ def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> d
     n_train = len(data.x_train)
     warmup = warmup_steps_for(config.warmup_fraction, epochs, n_train // config.batch_size)
     step = make_step(graphdef, compressor, categorical(), optimizer, n_train, warmup)
-    # As the sweep picks it on CPU: a scanned epoch for MLPs, a loop of steps for convnets.
-    epoch_fn = make_points_epoch(step, config.batch_size, scan=model["name"] == "MLP")
+    # As the sweep picks it (SweepConfig.scan): a scanned epoch, except for convnets on CPU.
+    scan = model["name"] == "MLP" or jax.default_backend() != "cpu"
+    epoch_fn = make_points_epoch(step, config.batch_size, scan=scan)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
     def initial(seed):
@@ -109,7 +117,7 @@ def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> d
     betas = [jnp.float32(p["beta"]) for p in points]
     keys = [jax.random.key(p["seed"]) for p in points]
 
-    def vmapped():
+    def vmapped(epochs=epochs):
         state, beta, key = stack(states), jnp.stack(betas), jnp.stack(keys)
         active = jnp.ones(len(points), bool)
         for epoch in range(epochs):
@@ -117,7 +125,7 @@ def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> d
             state = epoch_fn(state, epoch_keys, beta, active, x, y)
         return jax.block_until_ready(state)
 
-    def one_at_a_time():
+    def one_at_a_time(epochs=epochs):
         active = jnp.ones(1, bool)
         for state, beta, key in zip(states, betas, keys, strict=True):
             state = stack([state])
@@ -126,9 +134,9 @@ def time_training(epochs: int, n_betas: int, model: dict, repeats: int = 3) -> d
                 state = epoch_fn(state, epoch_key, beta[None], active, x, y)
             jax.block_until_ready(state)
 
-    figures = {}
+    figures = {"points": len(points), "steps_per_epoch": n_train // config.batch_size}
     for name, program in (("vmapped", vmapped), ("sequential", one_at_a_time)):
-        program()  # compile (the first epoch of each shape)
+        program(1)  # compile: one epoch of each shape
         best = float("inf")
         for _ in range(repeats):
             start = time.perf_counter()

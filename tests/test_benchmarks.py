@@ -1,6 +1,7 @@
 """Smoke runs of the benchmarks, end to end, as a user runs them."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,24 @@ def test_sweep_benchmark_smoke():
     summary = run_benchmark_smoke("sweep")
     assert summary["points"] == 8 and summary["speedup"] > 0 and summary["peak_memory_mb"] > 0
     assert summary["end_to_end_speedup"] > 0
+
+
+def test_gpu_benchmark_smoke():
+    figures = run_benchmark_smoke("gpu")
+    assert figures["smoke"] is True and figures["device_count"] >= 1
+    for key in ("platform", "device_kind", "jax_version"):
+        assert isinstance(figures[key], str) and figures[key], key
+    sweep = ("vmapped_seconds", "sequential_seconds", "speedup")
+    sweep += ("vmapped_point_steps_per_s", "sequential_point_steps_per_s")
+    step = ("plain_step_ms", "compressed_step_ms", "slowdown")
+    timed = [f"{m}_{f}" for m in ("mlp", "convnet") for f in sweep]
+    timed += [f"{m}_{f}" for m in ("lenet_300_100", "lenet5") for f in step]
+    timed += ["end_to_end_seconds", "end_to_end_points_per_s"]
+    for key in timed:
+        assert math.isfinite(figures[key]) and figures[key] > 0, (key, figures.get(key))
+    assert figures["end_to_end_points"] == figures["sweep_points"] >= 1
+    # Throughput is the work over the printed seconds (not, say, its inverse).
+    work = figures["sweep_points"] * figures["sweep_epochs"] * figures["sweep_steps_per_epoch"]
+    assert figures["mlp_vmapped_point_steps_per_s"] == pytest.approx(
+        work / figures["mlp_vmapped_seconds"], rel=1e-9
+    )
