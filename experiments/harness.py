@@ -10,8 +10,6 @@ the only way experiments write one.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import sys
 import time
@@ -42,19 +40,13 @@ def _command() -> str:
 def provenance(start: float) -> dict:
     """Command, git commit, versions, machine and wall time (since ``start``, a
     ``time.perf_counter()`` reading) of the running experiment."""
-    import jax
-
-    from mdl.sweep.folder import git_commit, versions
+    from mdl.sweep.folder import git_commit, machine, versions
 
     return {
         "command": _command(),
         "git_commit": git_commit(),
         "versions": versions(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "devices": [str(d) for d in jax.devices()],
-        },
+        "machine": machine(),
         "wall_seconds": time.perf_counter() - start,
     }
 

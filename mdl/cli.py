@@ -9,7 +9,9 @@ mdl --version
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -146,6 +148,34 @@ def report_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_sweep_summary(
+    out: Path, records: list[dict], wall_seconds: float, argv: list[str]
+) -> Path:
+    """``out/summary.json``: how the folder's records were made (command, commit, versions,
+    machine, this invocation's wall time: a resumed run counts only its own part) and the
+    MDL choice, the point with the smallest two-part total."""
+    from mdl.records import write_json_atomic
+    from mdl.sweep.folder import git_commit, machine, versions
+
+    best = min(records, key=lambda r: r["total_bits"])
+    summary = {
+        "points": len(records),
+        "mdl_choice": {
+            k: best.get(k)
+            for k in ("point", "total_bits", "model_code_bits", "train_data_bits", "test_error")
+        },
+        "total_bits": {r["point"]: r["total_bits"] for r in records},
+        "provenance": {
+            "command": shlex.join(["mdl", *argv]),
+            "git_commit": git_commit(),
+            "versions": versions(),
+            "machine": machine(),
+            "wall_seconds": wall_seconds,
+        },
+    }
+    return write_json_atomic(out / "summary.json", summary)
+
+
 def _sweep(args) -> int:
     from mdl.plots import plot_results
     from mdl.sweep import ConfigMismatchError, SetupError, SweepConfig, run
@@ -175,10 +205,12 @@ def _sweep(args) -> int:
             config = SweepConfig(**overrides)
     except (ValueError, TypeError, tomllib.TOMLDecodeError) as error:
         raise UsageError(error) from error
+    start = time.perf_counter()
     try:
         records = run(config, args.out, progress=not args.no_progress)
     except (SetupError, ConfigMismatchError) as error:
         raise UsageError(error) from error
+    write_sweep_summary(args.out, records, time.perf_counter() - start, args.argv)
     paths = plot_results(args.out)
     print(report_table(records))
     print(f"records: {args.out / 'records.jsonl'}")
@@ -188,7 +220,9 @@ def _sweep(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in a sweep's summary.json
     try:
         if args.command == "sweep":
             return _sweep(args)

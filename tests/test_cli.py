@@ -1,5 +1,7 @@
 """The `mdl` command, called in process through its entry point."""
 
+import json
+
 import pytest
 
 from mdl import __version__
@@ -21,7 +23,14 @@ def test_sweep_smoke_then_report_and_plot(tmp_path, capsys):
     assert "the MDL choice" in printed and "figure:" in printed
     figure = printed.split("figure:")[1].strip()
     assert figure.endswith("compression_vs_generalization.png")
-    assert len(read_records(out)) == 4  # smoke: 2 betas x 2 seeds
+    records = read_records(out)
+    assert len(records) == 4  # smoke: 2 betas x 2 seeds
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["command"] == f"mdl sweep --smoke --out {out} --no-progress"
+    assert summary["provenance"]["machine"]["cpu_count"] >= 1
+    assert summary["total_bits"] == {r["point"]: r["total_bits"] for r in records}
+    best = min(records, key=lambda r: r["total_bits"])
+    assert summary["mdl_choice"]["point"] == best["point"] and summary["points"] == 4
     assert main(["report", str(out)]) == 0
     table = capsys.readouterr().out
     assert table.count("\n") >= 4 and "0.01" in table

@@ -56,6 +56,15 @@ def versions() -> dict:
     }
 
 
+def machine() -> dict:
+    """Where a result was computed: OS, CPU count and jax's devices."""
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
 def manifest(config: SweepConfig) -> dict:
     return {
         "config": config.to_dict(),
