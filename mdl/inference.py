@@ -82,18 +82,28 @@ def _outputs_fn(graphdef):
     return jax.jit(lambda weights, xb: nnx.merge(graphdef, weights)(xb))
 
 
-def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int = 4096):
-    """``softmax(logits / T)`` of the model on ``x``, float64 ``[..., K]``, in chunks of fixed
-    size: the same inputs give the same probabilities bit for bit (what a decoder that
-    recomputes them, like the prequential code's, relies on)."""
+def model_outputs(graphdef, weights, x, chunk: int = 4096) -> np.ndarray:
+    """The model's outputs on ``x`` as numpy, in chunks of fixed size: the same inputs give the
+    same outputs bit for bit, which an encoder and a decoder that recomputes them rely on."""
     apply = _outputs_fn(graphdef)
-    rows = []
-    for start in range(0, len(x), chunk):
-        logits = np.asarray(apply(weights, x[start : start + chunk]), np.float64) / temperature
-        logits -= logits.max(axis=-1, keepdims=True)
-        p = np.exp(logits)
-        rows.append(p / p.sum(axis=-1, keepdims=True))
-    return np.concatenate(rows)
+    return np.concatenate(
+        [np.asarray(apply(weights, x[start : start + chunk])) for start in range(0, len(x), chunk)]
+    )
 
 
-__all__ = ["check_data_code_fits", "evaluate", "evaluate_totals", "predictive_probs"]
+def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int = 4096):
+    """``softmax(logits / T)`` of the model on ``x``, float64 ``[..., K]``, from the chunked
+    :func:`model_outputs` (so bit for bit reproducible, as the prequential decoder needs)."""
+    logits = model_outputs(graphdef, weights, x, chunk).astype(np.float64) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+__all__ = [
+    "check_data_code_fits",
+    "evaluate",
+    "evaluate_totals",
+    "model_outputs",
+    "predictive_probs",
+]

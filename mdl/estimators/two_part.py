@@ -17,7 +17,6 @@ models" (NeurIPS 2018), whose two-part codes are float32 parameters plus coded l
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -40,6 +39,7 @@ from mdl.compress.base import Compressor, float32_baseline, leaves_with_paths
 from mdl.compress.files import decode_compressed, encode_compressed
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
+from mdl.inference import model_outputs
 from mdl.models import describe
 from mdl.params import split_params
 
@@ -102,20 +102,6 @@ def structure_bits(model: nnx.Module) -> float:
 def labels_bits(probs, labels) -> float:
     """``sum_i -log2 probs[i, y_i]`` in float64: the ideal code length of the labels."""
     return float(np.sum(row_bits(probs, labels)))
-
-
-@functools.lru_cache(maxsize=32)
-def _apply(graphdef):
-    return jax.jit(lambda weights, xb: nnx.merge(graphdef, weights)(xb))
-
-
-def model_outputs(graphdef, weights, x, chunk: int = 4096) -> np.ndarray:
-    """The model's outputs on ``x`` as numpy, in chunks of a fixed size (the chunks of
-    :func:`mdl.inference.predictive_probs`): what encoder and decoder both compute."""
-    apply = _apply(graphdef)
-    return np.concatenate(
-        [np.asarray(apply(weights, x[start : start + chunk])) for start in range(0, len(x), chunk)]
-    )
 
 
 def _examples(x, y) -> tuple[np.ndarray, np.ndarray]:

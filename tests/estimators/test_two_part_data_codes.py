@@ -14,8 +14,7 @@ from mdl.codes.data_codes import categorical, discretized_gaussian, next_token
 from mdl.data import load, load_text
 from mdl.data.dataset import Dataset
 from mdl.estimators import two_part
-from mdl.estimators.two_part import model_outputs
-from mdl.inference import predictive_probs
+from mdl.inference import model_outputs, predictive_probs
 from mdl.models import MLP
 from mdl.models.catalog import reference_model
 from mdl.params import split_params
