@@ -1,0 +1,51 @@
+"""The committed sweep results are what their configs make, and they say what the docs claim.
+
+Each folder under ``experiments/results`` written by ``mdl sweep --config
+experiments/configs/NAME.toml`` must hold that config (so the TOML in the repository is the one
+that made the records), one record per point, and a ``summary.json`` agreeing with the records.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mdl.records import read_records
+from mdl.sweep import SweepConfig
+from mdl.sweep.config import point_id
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(
+    path
+    for path in (ROOT / "experiments" / "configs").glob("*.toml")
+    if (ROOT / "experiments" / "results" / path.stem / "manifest.json").exists()
+)
+
+
+@pytest.mark.parametrize("config_path", CONFIGS, ids=lambda p: p.stem)
+def test_a_committed_sweep_is_its_config_and_its_summary_is_its_records(config_path):
+    out = ROOT / "experiments" / "results" / config_path.stem
+    config = SweepConfig.from_toml(config_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"] == config.to_dict()
+    records = read_records(out)
+    assert sorted(r["point"] for r in records) == sorted(point_id(p) for p in config.points())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total_bits"] == {r["point"]: r["total_bits"] for r in records}
+    assert summary["provenance"]["command"].startswith("mdl sweep --config")
+    for record in records:
+        parts = record["model_code_bits"] + record["train_data_bits"]
+        assert record["total_bits"] == pytest.approx(parts, rel=1e-12)
+
+
+def test_label_noise_totals_grow_with_the_noise():
+    """Issue 12 acceptance (b), Zhang et al. (2017) in bits: every seed's two-part total at a
+    noise fraction exceeds every seed's total at any smaller fraction."""
+    records = read_records(ROOT / "experiments" / "results" / "mnist_label_noise")
+    by_noise: dict[float, list[float]] = {}
+    for record in records:
+        by_noise.setdefault(record["label_noise"], []).append(record["total_bits"])
+    levels = sorted(by_noise)
+    assert levels == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for lower, higher in zip(levels, levels[1:], strict=False):
+        assert max(by_noise[lower]) < min(by_noise[higher]), (lower, higher, by_noise)
