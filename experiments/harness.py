@@ -40,15 +40,9 @@ def _command() -> str:
 def provenance(start: float) -> dict:
     """Command, git commit, versions, machine and wall time (since ``start``, a
     ``time.perf_counter()`` reading) of the running experiment."""
-    from mdl.sweep.folder import git_commit, machine, versions
+    from mdl.sweep import folder
 
-    return {
-        "command": _command(),
-        "git_commit": git_commit(),
-        "versions": versions(),
-        "machine": machine(),
-        "wall_seconds": time.perf_counter() - start,
-    }
+    return folder.provenance(_command(), time.perf_counter() - start)
 
 
 def write_summary(out: Path, summary: dict, start: float) -> Path:

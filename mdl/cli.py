@@ -155,7 +155,7 @@ def write_sweep_summary(
     machine, this invocation's wall time: a resumed run counts only its own part) and the
     MDL choice, the point with the smallest two-part total."""
     from mdl.records import write_json_atomic
-    from mdl.sweep.folder import git_commit, machine, versions
+    from mdl.sweep.folder import provenance
 
     best = min(records, key=lambda r: r["total_bits"])
     summary = {
@@ -165,13 +165,7 @@ def write_sweep_summary(
             for k in ("point", "total_bits", "model_code_bits", "train_data_bits", "test_error")
         },
         "total_bits": {r["point"]: r["total_bits"] for r in records},
-        "provenance": {
-            "command": shlex.join(["mdl", *argv]),
-            "git_commit": git_commit(),
-            "versions": versions(),
-            "machine": machine(),
-            "wall_seconds": wall_seconds,
-        },
+        "provenance": provenance(shlex.join(["mdl", *argv]), wall_seconds),
     }
     return write_json_atomic(out / "summary.json", summary)
 

@@ -65,6 +65,18 @@ def machine() -> dict:
     }
 
 
+def provenance(command: str, wall_seconds: float) -> dict:
+    """How a result was made: the command, git commit, versions, machine and wall time (what
+    every ``summary.json``, of a sweep or an experiment, records)."""
+    return {
+        "command": command,
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "machine": machine(),
+        "wall_seconds": wall_seconds,
+    }
+
+
 def manifest(config: SweepConfig) -> dict:
     return {
         "config": config.to_dict(),
