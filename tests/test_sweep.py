@@ -273,3 +273,16 @@ def test_label_noise_is_nested_across_fractions_and_replaces_about_the_fraction(
         assert not (previous & ~changed).any()  # once replaced, replaced at every larger f
         previous = changed
     assert (noisy_labels(labels, 0.5, 3, 10) != noisy_labels(labels, 0.5, 4, 10)).any()
+
+
+def test_chunk_size_is_the_configs_else_one_per_device_for_convolutions_on_cpu_else_memory():
+    from mdl.sweep.runner import chunk_size
+
+    config = SweepConfig(**CONFIG)
+    # Memory-bound: a 1 KB point fits many times over, capped at the number of points.
+    assert chunk_size(config, 7, 1024, 1) == 7
+    assert chunk_size(config, 7, 1024, 4) == 8  # rounded up to a multiple of the devices
+    assert chunk_size(config, 7, 1024, 2, one_point_per_device=True) == 2
+    explicit = SweepConfig(**CONFIG, points_per_chunk=3)
+    assert chunk_size(explicit, 7, 1024, 1, one_point_per_device=True) == 3
+    assert chunk_size(explicit, 7, 1024, 2) == 4

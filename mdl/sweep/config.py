@@ -121,7 +121,8 @@ class SweepConfig:
       epochs, batch_size, learning_rate: Adam on minibatches, for every point.
       warmup_fraction: beta ramps from 0 over this fraction of the steps.
       delta: confidence of the Occam bound stored in each record.
-      points_per_chunk: points trained at once (0: as many as fit in memory).
+      points_per_chunk: points trained at once (0: as many as fit in memory, or one per
+        device for convolutional models on CPU, where vmapped convolutions are slower).
       scan: one ``lax.scan`` per epoch (True) or a loop of vmapped steps (False); None picks
         the loop for convolutional models on CPU, where XLA's while loop slows convolutions.
     """
