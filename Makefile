@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean docs
 
 # Tests run in up to 4 worker processes (one test file per worker at a time, so a file's
 # module fixtures are built once): jit compilation is single-threaded, so even 2 cores gain.
@@ -24,6 +24,30 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/codec.py
+
+# The documentation site, into docs/site/ (MkDocs --strict: any warning fails the build).
+# The docs extra has its own stamp; KaTeX (math) comes from the npm registry, pinned by
+# version and checksum, and is served from the site itself (no CDN).
+DOCS_STAMP := $(VENV)/.installed-docs
+KATEX_VERSION := 0.16.22
+KATEX_SHA256 := e9e0d167db3175481cbadaff38e8d90b130f6a3ddb451a47e43c577fd511f365
+KATEX_DIR := build/katex-$(KATEX_VERSION)
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+$(KATEX_DIR)/katex.min.js:
+	@command -v npm >/dev/null || { echo "make docs: npm is needed to fetch KaTeX $(KATEX_VERSION) from the npm registry (Debian: apt-get install npm)" >&2; exit 1; }
+	mkdir -p build/npm
+	npm pack --silent --pack-destination build/npm katex@$(KATEX_VERSION) >/dev/null
+	echo "$(KATEX_SHA256)  build/npm/katex-$(KATEX_VERSION).tgz" | sha256sum --check --quiet
+	rm -rf $(KATEX_DIR) && mkdir -p $(KATEX_DIR)
+	tar -xzf build/npm/katex-$(KATEX_VERSION).tgz -C $(KATEX_DIR) --strip-components=2 package/dist
+	test -f $@
+
+docs: $(DOCS_STAMP) $(KATEX_DIR)/katex.min.js
+	MDL_KATEX_DIR=$(KATEX_DIR) $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -15,8 +15,8 @@ bits, then has true error ``p`` with probability at least ``1 - delta`` over the
   (2007) ``p <= (1 - exp(-C q - (KL ln 2 + ln(1/delta)) / m)) / (1 - exp(-C))`` minimized over
   a grid of ``C`` with a union bound over the grid.
 
-Units: code lengths and KL divergences in **bits**, as everywhere in mdl; :func:`binary_kl_bits`
-and :func:`kl_inverse` measure the binary KL divergence in bits too. Errors are fractions.
+Units: code lengths and KL divergences in **bits**, as everywhere in mdl; `binary_kl_bits`
+and `kl_inverse` measure the binary KL divergence in bits too. Errors are fractions.
 All functions are jit-compatible (the bisection has a fixed number of steps); arguments are
 validated eagerly when concrete.
 """

@@ -4,24 +4,24 @@ Every trainer in mdl (``fit``, sweeps, the prequential code's chunk models) mini
 
     L = n_train x mean_batch L(y | x; apply(params, cstate, key)) + beta_t x bits(params, cstate)
 
-where ``L(y | x; w)`` is a :class:`mdl.codes.data_codes.DataCode` (categorical, Bernoulli,
+where ``L(y | x; w)`` is a `mdl.codes.data_codes.DataCode` (categorical, Bernoulli,
 next-token, discretized Gaussian/logistic), ``apply``/``bits`` a compressor
-(:mod:`mdl.compress.base`) and ``beta_t`` ramps linearly from 0 to ``beta`` over
+(`mdl.compress.base`) and ``beta_t`` ramps linearly from 0 to ``beta`` over
 ``warmup_steps`` (held at ``beta`` when ``warmup_steps == 0``). Both terms are bits for the whole
 training set, so at ``beta = 1`` the loss is the two-part code length estimated on a minibatch.
 
 The pieces, each pure (jit-, vmap- and scan-ready):
 
-* :func:`description_length_loss` and :func:`make_step` (one optax update; the compressor's
+* `description_length_loss` and `make_step` (one optax update; the compressor's
   ``advance`` after it, so schedule counters live in its state); their optional ``forward``
   hook, ``(graphdef, params, cstate, xb, key) -> outputs``, replaces the default forward pass
   ``nnx.merge(graphdef, compressor.apply(params, cstate, key))(xb)`` for models that sample
   differently (the variational estimator's local reparameterization: pre-activations drawn per
   example instead of one weight sample per batch);
-* :func:`make_epoch`: a permuted epoch of fixed-shape batches as one ``lax.scan`` (``scan=True``)
+* `make_epoch`: a permuted epoch of fixed-shape batches as one ``lax.scan`` (``scan=True``)
   or as a Python loop of jitted steps (``scan=False``: on XLA:CPU a convolution inside a while
   loop ran 3.6x slower than the same step outside it, LeNet-5 343 vs 94 ms);
-* :func:`make_points_epoch`: the epoch ``jax.vmap``-ed over a stacked *points* axis (beta, key
+* `make_points_epoch`: the epoch ``jax.vmap``-ed over a stacked *points* axis (beta, key
   and optionally the targets per point) with an active-lane mask: a lane whose mask is False
   keeps its state bit for bit (early-stopped lanes freeze).
 """
@@ -55,7 +55,7 @@ class TrainState(NamedTuple):
 
 
 def init_state(params, cstate, optimizer: optax.GradientTransformation) -> TrainState:
-    """The state before the first step (``optimizer`` from :func:`optimizer_for`)."""
+    """The state before the first step (``optimizer`` from `optimizer_for`)."""
     return TrainState(params, cstate, optimizer.init((params, cstate)), jnp.float32(0))
 
 
@@ -114,7 +114,7 @@ def make_step(
     """``step(state, xb, yb, key, beta) -> state``: one update of the description-length loss.
 
     ``beta`` may be traced (sweeps vmap over it); ``n_train`` scales the batch mean to the whole
-    training set; ``forward`` as in :func:`description_length_loss` (None: the model with the
+    training set; ``forward`` as in `description_length_loss` (None: the model with the
     compressor's relaxed weights). Pure: callers jit, scan or vmap it."""
     loss = functools.partial(
         description_length_loss,
@@ -164,7 +164,7 @@ def _step_at(step):
 
 def make_epoch(step, batch_size: int, *, scan: bool):
     """``epoch(state, key, x, y, beta) -> state``: one pass over ``(x, y)`` in the batches of
-    :func:`epoch_plan`. ``scan=True`` returns one jittable function (a ``lax.scan``);
+    `epoch_plan`. ``scan=True`` returns one jittable function (a ``lax.scan``);
     ``scan=False`` a Python loop over a jitted step (see the module doc for why both exist)."""
     step_at = _step_at(step)
 
@@ -208,7 +208,7 @@ def make_points_epoch(step, batch_size: int, *, targets_per_point: bool = False,
     (and ``y`` too when ``targets_per_point``: label noise gives each point its own targets).
     Each point draws its own batches and noise from its key, so its result does not depend on
     the other points it trains with. Lanes with ``active == False`` keep their state exactly.
-    ``scan`` as in :func:`make_epoch` (the loop version runs one vmapped step per batch)."""
+    ``scan`` as in `make_epoch` (the loop version runs one vmapped step per batch)."""
     y_axis = 0 if targets_per_point else None
     step_at = _step_at(step)
 

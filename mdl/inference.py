@@ -1,8 +1,8 @@
 """Running a trained model: outputs, code lengths and errors over a whole data set, in chunks.
 
-Below the estimators and the trainers: :func:`evaluate` gives ``(data bits, error rate)`` under
-any :class:`~mdl.codes.data_codes.DataCode`, for one model or for a stacked points axis;
-:func:`predictive_probs` gives the float64 class probabilities a decoder recomputes bit for bit
+Below the estimators and the trainers: `evaluate` gives ``(data bits, error rate)`` under
+any `DataCode`, for one model or for a stacked points axis;
+`predictive_probs` gives the float64 class probabilities a decoder recomputes bit for bit
 (the two-part and prequential label files rely on it). One compiled program per model
 structure and data code (cached), fixed-size chunks so memory stays flat.
 """
@@ -93,7 +93,7 @@ def model_outputs(graphdef, weights, x, chunk: int = 4096) -> np.ndarray:
 
 def predictive_probs(graphdef, weights, x, temperature: float = 1.0, chunk: int = 4096):
     """``softmax(logits / T)`` of the model on ``x``, float64 ``[..., K]``, from the chunked
-    :func:`model_outputs` (so bit for bit reproducible, as the prequential decoder needs)."""
+    `model_outputs` (so bit for bit reproducible, as the prequential decoder needs)."""
     logits = model_outputs(graphdef, weights, x, chunk).astype(np.float64) / temperature
     logits -= logits.max(axis=-1, keepdims=True)
     p = np.exp(logits)

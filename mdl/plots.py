@@ -1,9 +1,9 @@
 """Figures from sweep records: compression against generalization, the Pareto front, and the
 total description length whose minimum is the MDL choice.
 
-Every function takes records (plain dicts, as :func:`mdl.records.read_records` returns them)
+Every function takes records (plain dicts, as `mdl.records.read_records` returns them)
 and returns a matplotlib ``Figure`` sized for a paper (7 in wide for two panels, 3.4 in for
-one, 8 pt text); :func:`plot_results` draws all three from a results folder and saves each as
+one, 8 pt text); `plot_results` draws all three from a results folder and saves each as
 PNG (200 dpi) and PDF. Seeds become bands: the line is the mean over seeds at each value of the
 swept axis (beta, or label noise, training-set size or width when beta is fixed), the band
 spans their minimum and maximum. Figures are built without pyplot, so importing this module
@@ -68,7 +68,7 @@ def by_axis(
 
 
 def by_beta(records: list[dict], key: str):
-    """:func:`by_axis` along beta."""
+    """`by_axis` along beta."""
     return by_axis(records, key, "beta")
 
 

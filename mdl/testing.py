@@ -12,13 +12,13 @@ matches its file") and have hypothesis hunt for counterexamples::
         probs, symbols = stream
         assert (mdl.decode_symbols(mdl.encode_symbols(symbols, probs), probs) == symbols).all()
 
-For data codes, :func:`data_code_problems` draws ``(code, outputs, targets)`` for any of
-:mod:`mdl.codes.data_codes` and :func:`assert_target_file_is_estimate` states the bound of
-:mod:`mdl.codec.targets` (the targets' file is ``code.bits``, decoded back exactly).
+For data codes, `data_code_problems` draws ``(code, outputs, targets)`` for any of
+`mdl.codes.data_codes` and `assert_target_file_is_estimate` states the bound of
+`mdl.codec.targets` (the targets' file is ``code.bits``, decoded back exactly).
 
-For compressors, :func:`compressors` draws any of mdl's (``make_compressor`` builds one by
+For compressors, `compressors` draws any of mdl's (``make_compressor`` builds one by
 name, ``compressor_kinds`` lists them for explicit parametrization), and
-:func:`assert_estimate_is_file` / :func:`assert_file_decodes_to_hard` state the protocol's
+`assert_estimate_is_file` / `assert_file_decodes_to_hard` state the protocol's
 promises about one ``(compressor, params, cstate)``::
 
     assert_estimate_is_file(compressor, params, cstate)  # bits() is the file, to 1% + header
@@ -111,6 +111,7 @@ def quantized_weights(draw, max_size: int = 256, max_scale: float = 20.0, size: 
 
 
 def array_shapes(max_dims: int = 3, max_side: int = 8):
+    """Hypothesis strategy: array shapes of 1 to ``max_dims`` axes, each 1 to ``max_side`` long."""
     return hnp.array_shapes(min_dims=1, max_dims=max_dims, min_side=1, max_side=max_side)
 
 
@@ -148,13 +149,13 @@ CODER_FLOOR_BITS = 20.0
 
 
 def selectable(path: str, leaf) -> bool:
-    """The selection of :func:`compressors`: tensors with at least 4 entries and a last axis
+    """The selection of `compressors`: tensors with at least 4 entries and a last axis
     of at least 2 (what per-group compressors need)."""
     return np.size(leaf) >= 4 and np.ndim(leaf) >= 1 and np.shape(leaf)[-1] >= 2
 
 
 def compressor_kinds() -> tuple[str, ...]:
-    """Every compressor x prior that :func:`make_compressor` builds (for explicit
+    """Every compressor x prior that `make_compressor` builds (for explicit
     parametrization): ``"float32"``, ``"quantizer/<prior>"``, ``"bit_width"``,
     ``"hard_concrete"``, ``"magnitude"``, ``"kmeans"``, ``"variational_dropout"``,
     and the chains ``"magnitude+quantizer/spike_laplace"`` and
@@ -186,7 +187,7 @@ def make_compressor(
     init_log_sigma2: float = -10.0,
     init_bits: float = 6.0,
 ):
-    """The compressor ``kind`` names (one of :func:`compressor_kinds`), selecting ``select``;
+    """The compressor ``kind`` names (one of `compressor_kinds`), selecting ``select``;
     ``groups`` is the quantizer's ``step_groups`` and the bit width's ``groups``."""
     from mdl.compress import (
         chain,
@@ -227,10 +228,10 @@ def make_compressor(
 
 @st.composite
 def compressors(draw, groups: bool = True):
-    """``(name, compressor)``: any of mdl's compressors (:func:`compressor_kinds`) with drawn
+    """``(name, compressor)``: any of mdl's compressors (`compressor_kinds`) with drawn
     settings, alone or chained (a pruner before a quantizer), selecting with
-    :func:`selectable`. For properties every compressor must keep: the estimate is the file
-    (:func:`assert_estimate_is_file`), decoding gives the hard weights."""
+    `selectable`. For properties every compressor must keep: the estimate is the file
+    (`assert_estimate_is_file`), decoding gives the hard weights."""
     kind = draw(st.sampled_from(compressor_kinds()))
     settings = {
         "groups": draw(st.sampled_from([1, 2])) if groups else 1,
@@ -304,8 +305,8 @@ def assert_estimate_is_file(
         ``(1 - rel) (L - E) - H <= F <= (1 + rel) L + H``,
 
     ``H`` the file's fixed header (``header_bits``; by default
-    :func:`model_file_header_bits`) and ``E`` the bits by which prior-coded bins beyond the
-    coder's probability floor may be cheaper in the file (:data:`CODER_FLOOR_BITS`): never
+    `model_file_header_bits`) and ``E`` the bits by which prior-coded bins beyond the
+    coder's probability floor may be cheaper in the file (`CODER_FLOOR_BITS`): never
     dearer than the estimate, never cheaper except at the floor. ``L`` is computed under
     ``jax.jit``, as training computes it. Returns ``(L, F)``."""
     from mdl.codec.model import encode_model
@@ -420,7 +421,7 @@ def _jitted_data_bits(code):
 
 
 def target_file_header_bits(data: bytes) -> int:
-    """The fixed part of a targets file (:mod:`mdl.codec.targets`), which no estimate counts:
+    """The fixed part of a targets file (`mdl.codec.targets`), which no estimate counts:
     the container's framing and the metadata (sizes, the window, a CRC-32 of the targets);
     everything but the rANS words."""
     from mdl.codec import container
@@ -432,18 +433,18 @@ def target_file_header_bits(data: bytes) -> int:
 def assert_target_file_is_estimate(
     code, outputs, targets, *, estimate: float | None = None, rel: float = 1e-3
 ) -> tuple[float, int]:
-    """Assert that the file of :func:`mdl.codec.targets.encode_targets` decodes to
-    :func:`~mdl.codec.targets.coded_targets` and that its length ``F = 8 len(file)`` is the
+    """Assert that the file of `mdl.codec.targets.encode_targets` decodes to
+    `coded_targets` and that its length ``F = 8 len(file)`` is the
     estimate ``L`` (by default ``sum code.bits(outputs, targets)`` under ``jax.jit``, as
     training computes it, summed in float64):
 
         ``L + S + H - 64 - E - rel L  <=  F  <=  L + S + H + 96 + rel L + 1``,
 
-    ``S`` the side bits (:func:`~mdl.codec.targets.side_bits`), ``H`` the header
-    (:func:`target_file_header_bits`), 96 the coder's sentinel and state, 64 its head, ``E``
+    ``S`` the side bits (`side_bits`), ``H`` the header
+    (`target_file_header_bits`), 96 the coder's sentinel and state, 64 its head, ``E``
     the bits the coder's floor may take off improbable targets (``sum max(0, -log2 p -``
-    :data:`CODER_FLOOR_BITS` ``)``, with ``-log2 p`` from
-    :func:`~mdl.codec.targets.target_bits`) and the ``+ 1`` the floor every symbol of a table
+    `CODER_FLOOR_BITS` ``)``, with ``-log2 p`` from
+    `target_bits`) and the ``+ 1`` the floor every symbol of a table
     keeps. Returns ``(L, F)``."""
     from mdl.codec.targets import (
         coded_targets,

@@ -7,7 +7,7 @@
 estimated per minibatch as ``n_train x mean`` of the batch's data bits, so both terms are bits
 for the *whole* training set and ``beta = 1`` is the two-part code length itself. ``beta_t``
 ramps linearly from 0 to ``beta`` over the first ``warmup_fraction`` of the steps. The step is
-:mod:`mdl.engine`'s, one jitted update on a fixed-shape batch (one compilation for the run). With
+`mdl.engine`'s, one jitted update on a fixed-shape batch (one compilation for the run). With
 ``keep_best`` the returned parameters are those of the evaluation with the smallest total
 (hard weights' train data bits + model bits): a prototype run passed through a 36-kbit total
 and then collapsed to the empty model.
@@ -34,7 +34,7 @@ from mdl.params import split_params
 
 
 class FitResult(NamedTuple):
-    """What :func:`fit` returns: the trained model and everything needed to write its file."""
+    """What `fit` returns: the trained model and everything needed to write its file."""
 
     model: nnx.Module  # the model with the returned params (relaxed weights, not rounded)
     params: Any
@@ -73,7 +73,7 @@ def fit(
     for integer sequences; pass ``discretized_gaussian(bin_width)`` and the like for real
     targets). ``optimizer`` (default Adam 1e-3) moves the model's parameters and
     ``compressor_optimizer`` (default: the same transformation) the compressor's learned state;
-    give a non-decaying one when ``optimizer`` decays weights (:func:`mdl.engine.optimizer_for`).
+    give a non-decaying one when ``optimizer`` decays weights (`mdl.engine.optimizer_for`).
 
     Returns the model (with trained, relaxed parameters), the parameters, the compressor state,
     a history with, per evaluation: epoch, beta, model_bits (estimate), train_data_bits,

@@ -3,15 +3,15 @@
 Everything mdl writes is one container format (``mdl.codec.container``): magic bytes, format
 version, typed sections with lengths, and a CRC-32. Every coded stream is one rANS stream made
 by one writer and read by one reader (``mdl.codec.rans``). Anything truncated, corrupted, of an
-unknown version or inconsistent with its model raises :class:`CodecError`.
+unknown version or inconsistent with its model raises `CodecError`.
 
-* symbols and labels: :func:`encode_symbols`, :func:`encode_labels`,
-  :func:`encode_label_chunks` (one stream, decoded chunk by chunk by
-  :class:`LabelChunkDecoder`);
+* symbols and labels: `encode_symbols`, `encode_labels`,
+  `encode_label_chunks` (one stream, decoded chunk by chunk by
+  `LabelChunkDecoder`);
 * targets under any data code (labels, binary labels, token sequences with padding, real
-  values at a bin width): :func:`encode_targets` / :func:`decode_targets`
-  (:mod:`mdl.codec.targets`), the file of ``code.bits``;
-* models: :func:`encode_model` (self-describing) and :func:`encode_compact` (for a reader
+  values at a bin width): `encode_targets` / `decode_targets`
+  (`mdl.codec.targets`), the file of ``code.bits``;
+* models: `encode_model` (self-describing) and `encode_compact` (for a reader
   that knows the architecture), over the leaf types of ``mdl.codec.leaves``;
 * integers: Elias gamma, delta and omega codes.
 """

@@ -1,12 +1,12 @@
 """Compact model files (kind MODC): for decoders that already know the architecture.
 
-A model file (:mod:`mdl.codec.model`, kind MODL) names every tensor and its shape, so any
+A model file (`mdl.codec.model`, kind MODL) names every tensor and its shape, so any
 reader can open it. When the decoder knows the architecture already (a two-part code whose
 structure part names it, an Occam bound whose configuration index does), those names and
 shapes are redundant bits. A compact file holds only what the template cannot supply:
 
 * ``META``: per tensor, in the template's leaf order, its leaf's metadata
-  (:mod:`mdl.codec.leaves`: a kind byte, then the step, bin range and prior of a quantized
+  (`mdl.codec.leaves`: a kind byte, then the step, bin range and prior of a quantized
   tensor, the groups of a grouped one, the kept count of a sparse one, the codebook...);
 * ``RANS``: every tensor's coded symbols in one rANS stream (absent when there are none);
 * ``RAWF``: the float32 values kept at full precision, concatenated (absent when none).
@@ -32,7 +32,7 @@ KIND = "MODC"
 
 
 def encode_compact(leaves: list) -> bytes:
-    """Write finalized leaves (any leaf type of :mod:`mdl.codec.leaves`, in the template's
+    """Write finalized leaves (any leaf type of `mdl.codec.leaves`, in the template's
     leaf order) to a compact file."""
     encoded = [encode_leaf(leaf, f"leaf {position}") for position, leaf in enumerate(leaves)]
     head = b"".join(code.meta for code in encoded)
@@ -40,7 +40,7 @@ def encode_compact(leaves: list) -> bytes:
 
 
 def decode_compact(data: bytes, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Inverse of :func:`encode_compact` given the tensors' shapes (the template's)."""
+    """Inverse of `encode_compact` given the tensors' shapes (the template's)."""
     sections = container.unpack(data, KIND)
     unknown = set(sections) - {"META", "RANS", "RAWF"}
     if unknown:

@@ -56,7 +56,7 @@ def pack(kind: str, sections: Mapping[str, bytes]) -> bytes:
 
 def kind_of(data: bytes) -> str | None:
     """The kind tag of an mdl container (``"MODL"``, ``"MODC"``...), or None if ``data`` does
-    not start like one. Checks nothing else: :func:`unpack` does."""
+    not start like one. Checks nothing else: `unpack` does."""
     if len(data) < _HEAD.size or data[: len(MAGIC)] != MAGIC:
         return None
     return _HEAD.unpack_from(data)[2].decode("ascii", errors="replace")

@@ -1,6 +1,6 @@
 """Bit-level encoders and decoders for the Elias gamma, delta and omega codes.
 
-Their lengths are exactly :func:`mdl.codes.elias_gamma_bits` and friends; the bytes are the
+Their lengths are exactly `mdl.codes.elias_gamma_bits` and friends; the bytes are the
 codewords back to back, most significant bit first, padded with zero bits to a whole byte. The
 decoder is told how many integers to read (the count travels elsewhere, e.g. in a header), and
 refuses codewords beyond 64 bits, streams that end early, and nonzero or surplus padding.
@@ -127,11 +127,26 @@ def _decoder(read: Callable[[_BitReader], int]):
 
 
 encode_elias_gamma = _encoder(_gamma)
+r"""``encode_elias_gamma(values) -> bytes``: Elias gamma codewords of integers ``n >= 1``, most
+significant bit first, zero-padded to a byte. Each takes $2 \lfloor \log_2 n \rfloor + 1$ bits,
+exactly `mdl.codes.elias_gamma_bits` (Elias 1975)."""
 encode_elias_delta = _encoder(_delta)
+r"""``encode_elias_delta(values) -> bytes``: Elias delta codewords of integers ``n >= 1``; each
+takes $\lfloor \log_2 n \rfloor + 2 \lfloor \log_2(\lfloor \log_2 n \rfloor + 1) \rfloor + 1$ bits,
+exactly `mdl.codes.elias_delta_bits` (Elias 1975)."""
 encode_elias_omega = _encoder(_omega)
+"""``encode_elias_omega(values) -> bytes``: Elias omega (recursive) codewords of integers
+``n >= 1``, lengths exactly `mdl.codes.elias_omega_bits` (Elias 1975)."""
 decode_elias_gamma = _decoder(_read_gamma)
+"""``decode_elias_gamma(data, count) -> np.ndarray``: the ``count`` integers that
+`encode_elias_gamma` wrote; raises `CodecError` on truncated, overlong (over 64 bits) or
+badly padded input."""
 decode_elias_delta = _decoder(_read_delta)
+"""``decode_elias_delta(data, count) -> np.ndarray``: the ``count`` integers that
+`encode_elias_delta` wrote; raises `CodecError` on truncated, overlong or badly padded input."""
 decode_elias_omega = _decoder(_read_omega)
+"""``decode_elias_omega(data, count) -> np.ndarray``: the ``count`` integers that
+`encode_elias_omega` wrote; raises `CodecError` on truncated, overlong or badly padded input."""
 
 for _name, _fn in list(globals().items()):
     if _name.startswith(("encode_elias_", "decode_elias_")):

@@ -1,12 +1,12 @@
 """Finalized tensors (leaves) and their one code, shared by both model formats.
 
 A compressor's ``finalize`` turns each tensor into a leaf: integers plus side information.
-Every leaf type registers one :class:`LeafCodec` here, and both model formats (self-describing
-MODL files, :mod:`mdl.codec.model`; template-bound MODC files, :mod:`mdl.codec.compact`) write
+Every leaf type registers one `LeafCodec` here, and both model formats (self-describing
+MODL files, `mdl.codec.model`; template-bound MODC files, `mdl.codec.compact`) write
 every leaf through it, so both hold every leaf type. A leaf's code has three parts:
 
-* metadata (:mod:`mdl.codec.meta`): a kind byte, then the leaf's own fields;
-* segments of the file's one rANS stream (:mod:`mdl.codec.rans`): all tensors share one coder
+* metadata (`mdl.codec.meta`): a kind byte, then the leaf's own fields;
+* segments of the file's one rANS stream (`mdl.codec.rans`): all tensors share one coder
   state and one sentinel;
 * float32 values (kept at full precision) appended to the file's RAWF section.
 
@@ -24,7 +24,7 @@ kind byte  leaf           metadata after the kind byte                stream / f
 =========  =============  ==========================================  =======================
 
 "bins" is a step (float32), the bins' range as ``lo`` and ``alphabet = hi - lo + 1`` (varints)
-and the prior (:func:`mdl.codec.meta.prior_bytes`); the bins are coded with the prior's pmf on
+and the prior (`mdl.codec.meta.prior_bytes`); the bins are coded with the prior's pmf on
 ``[lo, hi]`` plus an escape entry for the mass outside (evaluated in float64 from the float32
 parameters), so each bin costs the ``-log2 P(k)`` the training objective charged.
 """
@@ -59,7 +59,7 @@ class RawLeaf(NamedTuple):
 class SparseLeaf(NamedTuple):
     """A pruned tensor: which entries are nonzero (flags coded as i.i.d. Bernoulli(k / n),
     ``n h2(k / n)`` bits, within ``O(log n)`` of ``log2 C(n, k)``), the kept count ``k`` and
-    the kept values at float32 (32 bits each): :func:`mdl.codes.sparse.sparse_leaf_bits`."""
+    the kept values at float32 (32 bits each): `mdl.codes.sparse.sparse_leaf_bits`."""
 
     values: np.ndarray  # float32, the tensor's shape, zeros where pruned
 
@@ -74,7 +74,7 @@ class CodebookLeaf(NamedTuple):
 
 class GroupedLeaf(NamedTuple):
     """A tensor quantized per group of its last axis (output units): the channels are cut into
-    ``len(steps)`` contiguous groups (:func:`group_bounds`), group ``g`` is ``symbols[...,
+    ``len(steps)`` contiguous groups (`group_bounds`), group ``g`` is ``symbols[...,
     group] * steps[g]`` coded with ``priors[g]``. All groups share one rANS stream."""
 
     symbols: np.ndarray  # int64, the tensor's shape
@@ -175,7 +175,7 @@ def encode_body(encoded: Sequence[Encoded]) -> dict[str, bytes]:
 
 
 def decode_body(plans: Sequence[Plan], sections: dict) -> list[np.ndarray]:
-    """Inverse of :func:`encode_body` given every leaf's :class:`Plan`, in order."""
+    """Inverse of `encode_body` given every leaf's `Plan`, in order."""
     raw = sections.get("RAWF", b"")
     if sum(plan.raw_bytes for plan in plans) != len(raw):
         raise CodecError(
@@ -218,7 +218,7 @@ def _encode_bins(symbols: np.ndarray, step, prior, where: str, previous: bytes |
 
 
 def _read_bins(cursor: meta.Cursor, count: int, where: str, previous=None):
-    """(step, lo, alphabet, table, prior) of :func:`_encode_bins`' metadata."""
+    """(step, lo, alphabet, table, prior) of `_encode_bins`' metadata."""
     step = cursor.f32(f"the step of {where}")
     lo = cursor.varint()
     alphabet = cursor.count(f"the alphabet of {where}", 1, rans.MAX_ALPHABET)

@@ -2,15 +2,15 @@
 
 Metadata is bytes, not a self-describing format: small files (a model of a few kilobytes, a
 test set's labels) are where every header byte shows. Integers are zigzag varints
-(:func:`mdl.codec.container.varints`), reals little-endian float32 (every real a compressor
+(`mdl.codec.container.varints`), reals little-endian float32 (every real a compressor
 stores is a float32 already), and a prior is written once, the same way in every file:
 
     prior = family byte, then per field of the family's NamedTuple, in order:
             a nested prior (``slab``, ``components``), or a varint count n (1..256) and n float32
 
-with family bytes fixed here (never derived from dict order). :class:`Cursor` reads all of it
+with family bytes fixed here (never derived from dict order). `Cursor` reads all of it
 and checks every length against the bytes present before slicing or allocating, so forged
-metadata raises :class:`~mdl.codec.errors.CodecError`, never a crash or a huge allocation.
+metadata raises `CodecError`, never a crash or a huge allocation.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def f32s(values) -> bytes:
 
 
 def prior_bytes(prior) -> bytes:
-    """The one binary form of a prior from :mod:`mdl.codes.priors` (float32 parameters)."""
+    """The one binary form of a prior from `mdl.codes.priors` (float32 parameters)."""
     if type(prior) not in _CLASSES:
         raise TypeError(f"prior must be one of {sorted(FAMILIES)}; got {type(prior).__name__}")
     out = bytearray([_CLASSES.index(type(prior))])
@@ -114,7 +114,7 @@ class Cursor:
         return tuple(self.count(f"a side of {field}", 0, 1 << 40) for _ in range(ndim))
 
     def prior(self, depth: int = 0):
-        """A prior written by :func:`prior_bytes`, checked (finite, positive scales...)."""
+        """A prior written by `prior_bytes`, checked (finite, positive scales...)."""
         code = self.byte("a prior")
         if depth > _MAX_DEPTH or code >= len(_CLASSES):
             raise CodecError(f"{self.what}: unknown or too deeply nested prior family {code}")

@@ -3,16 +3,16 @@
 Sections, in order:
 
 * ``META``: a varint count of tensors, then per tensor its path (varint length, UTF-8), its
-  shape (varint rank, varint sides) and its leaf's metadata (:mod:`mdl.codec.leaves`: a kind
+  shape (varint rank, varint sides) and its leaf's metadata (`mdl.codec.leaves`: a kind
   byte, then the step, bin range and prior of quantized tensors, and so on);
 * ``ARCH`` (optional): MessagePack naming a reference architecture
-  (:func:`mdl.models.describe`), so :func:`mdl.compress.load_compressed` can rebuild the
+  (`mdl.models.describe`), so `mdl.compress.load_compressed` can rebuild the
   model without a template;
 * ``RANS``: every tensor's coded symbols in one rANS stream (absent when there are none);
 * ``RAWF``: the float32 values kept at full precision, concatenated (absent when none).
 
 Everything but the names, shapes and architecture is the compact format's
-(:mod:`mdl.codec.compact`), written by the same leaf codecs. Bins are coded against the prior
+(`mdl.codec.compact`), written by the same leaf codecs. Bins are coded against the prior
 they were trained with (evaluated in float64 from its float32 parameters), so
 ``8 * len(file)`` is the training-time rate plus one coder state for the whole model and
 this metadata.

@@ -1,12 +1,12 @@
-"""The one rANS writer and reader behind every mdl stream (internal to :mod:`mdl.codec`).
+"""The one rANS writer and reader behind every mdl stream (internal to `mdl.codec`).
 
 Every coded stream in mdl (symbols, labels, label chunks, every tensor of a model file) is one
 ``constriction`` ANS stack (Duda 2013; Bamler 2022: 32-bit words, 24-bit probabilities) made
 here, so the rules below hold for all of them:
 
 * **Segments.** A stream is a list of ``(symbols, table)`` segments, decoded in order: rANS is
-  a stack, so :func:`encode` pushes the last segment first. A table is a probability vector
-  ``[K]`` (every symbol of the segment i.i.d.) or :class:`Rows` ``[n, K]`` (symbol ``i`` under
+  a stack, so `encode` pushes the last segment first. A table is a probability vector
+  ``[K]`` (every symbol of the segment i.i.d.) or `Rows` ``[n, K]`` (symbol ``i`` under
   row ``i``). A one-symbol table or an empty segment costs nothing; a stream of only such
   segments is empty.
 * **Sentinel.** constriction starts from state 0, where likely symbols cost almost nothing
@@ -15,12 +15,12 @@ here, so the rules below hold for all of them:
   data; they cost 32 bits and are checked at the end with the stream's emptiness.
 * **Floor.** Because of the sentinel, the words are never shorter than the information
   content less the coder's 64-bit head, and every symbol costs at least ``-log2 max p`` bits
-  (1% slack for the coder's quantized probabilities): :class:`Reader` refuses a vector
-  segment the remaining bytes cannot hold before decoding it (and :func:`decode` all of a
+  (1% slack for the coder's quantized probabilities): `Reader` refuses a vector
+  segment the remaining bytes cannot hold before decoding it (and `decode` all of a
   stream's vector segments before decoding any), so a forged count is never allocated.
   Rows are the caller's memory already; their floor (over every 32nd row) is checked after
   each block, so a forged count fails within a block of the bytes running out.
-* **Streaming.** :class:`Reader` pops one segment at a time (``pop``), so a decoder can ask for
+* **Streaming.** `Reader` pops one segment at a time (``pop``), so a decoder can ask for
   the next segment's table only when it gets there (online codes); ``finish`` checks the
   sentinel and that nothing is left.
 
@@ -115,7 +115,7 @@ def _check_alphabet(alphabet: int, name: str) -> None:
 
 
 def _check_block(block: np.ndarray, name: str, ones: np.ndarray, atol: float = 1e-4):
-    """The checks of :func:`mdl.validation.check_probabilities` in two passes over a block
+    """The checks of `mdl.validation.check_probabilities` in two passes over a block
     (its minimum, and its row sums by a matrix-vector product), reading it again only for the
     message when something is wrong. Returns the row sums."""
     low = block.min() if block.size else 0.0  # NaN propagates
@@ -188,7 +188,7 @@ def alphabet(table) -> int:
 
 def encode(segments) -> bytes:
     """One rANS stream of ``[(symbols, table), ...]``; ``table`` a normalized float64 vector
-    or :class:`Rows` (one row per symbol). Symbols must lie in the table's range."""
+    or `Rows` (one row per symbol). Symbols must lie in the table's range."""
     coded = [(s, t) for s, t in segments if alphabet(t) > 1 and np.size(s)]
     for _, table in segments:
         if isinstance(table, Rows) and alphabet(table) == 1:
@@ -219,7 +219,7 @@ def _floor_bits(table: np.ndarray, count: int) -> float:
 
 
 class Reader:
-    """Pops the segments of :func:`encode`'s bytes in order; ``finish()`` checks the end."""
+    """Pops the segments of `encode`'s bytes in order; ``finish()`` checks the end."""
 
     def __init__(self, payload: bytes):
         if len(payload) % 4:
@@ -245,7 +245,7 @@ class Reader:
         self._spent += bits
 
     def pop(self, table, count: int) -> np.ndarray:
-        """The next ``count`` symbols (int32) under ``table`` (a vector, or :class:`Rows` of
+        """The next ``count`` symbols (int32) under ``table`` (a vector, or `Rows` of
         ``count`` rows)."""
         if alphabet(table) == 1 or not count:
             if isinstance(table, Rows):
@@ -289,7 +289,7 @@ class Reader:
 
 
 def decode(payload: bytes, segments) -> list[np.ndarray]:
-    """Inverse of :func:`encode` given ``[(table, count), ...]``: int32 symbols per segment.
+    """Inverse of `encode` given ``[(table, count), ...]``: int32 symbols per segment.
     The vector segments' floor is checked before anything is decoded."""
     reader = Reader(payload)
     vectors = [(t, c) for t, c in segments if not isinstance(t, Rows) and alphabet(t) > 1]

@@ -1,7 +1,7 @@
 """Symbol streams made real with rANS, and data given a model.
 
 ``encode_symbols(symbols, model)`` writes integer symbols to bytes with an asymmetric numeral
-system coder (:mod:`mdl.codec.rans`, on ``constriction``: Duda, "Asymmetric numeral systems",
+system coder (`mdl.codec.rans`, on ``constriction``: Duda, "Asymmetric numeral systems",
 2013; Bamler, "Understanding entropy coding with asymmetric numeral systems", 2022). The file's
 size is the information content ``-sum log2 p(symbol)`` plus at most a few words of coder
 state, plus the container header. A ``model`` is one of
@@ -13,7 +13,7 @@ state, plus the container header. A ``model`` is one of
   outside it kept in an escape entry, so each symbol costs its ``-log2 P(k)``.
 
 The decoder is given the same model. A CRC-32 of the symbols travels in the file, so decoding
-against a different model raises :class:`CodecError` instead of returning wrong symbols.
+against a different model raises `CodecError` instead of returning wrong symbols.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def checksum(coded: np.ndarray, alphabet: int) -> int:
 
 
 def _table(model, name: str):
-    """A vector model as a normalized float64 table, a matrix as :class:`rans.Rows`."""
+    """A vector model as a normalized float64 table, a matrix as `rans.Rows`."""
     if isinstance(model, rans.Rows):
         return model
     ndim = np.ndim(model)
@@ -171,7 +171,7 @@ def encode_symbols(symbols, model) -> bytes:
 
 
 def decode_symbols(data: bytes, model, *, max_symbols: int = MAX_SYMBOLS) -> np.ndarray:
-    """Inverse of :func:`encode_symbols` given the same ``model``; int64 array of the coded shape.
+    """Inverse of `encode_symbols` given the same ``model``; int64 array of the coded shape.
 
     Raises CodecError for truncated or corrupted bytes, or a model other than the encoder's.
     """
@@ -200,14 +200,14 @@ def encode_labels(probs, labels, *, kind: str = "LABL") -> bytes:
 
     This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
     by the coder's few words and the container header. Rows must sum to one (1e-4). ``kind``
-    names what the labels are (the binary labels of :mod:`mdl.codec.targets` are ``"BERN"``),
+    names what the labels are (the binary labels of `mdl.codec.targets` are ``"BERN"``),
     so a file of one kind is never read as another.
     """
     return _encode(kind, labels, _label_rows(probs), "labels", "probs")
 
 
 def decode_labels(probs, data: bytes, *, kind: str = "LABL") -> np.ndarray:
-    """Inverse of :func:`encode_labels` given the same ``probs``; int64 labels ``[n]``."""
+    """Inverse of `encode_labels` given the same ``probs``; int64 labels ``[n]``."""
     return _decode(kind, data, _label_rows(probs), MAX_SYMBOLS, "probs")
 
 
@@ -225,7 +225,7 @@ def encode_label_chunks(chunks) -> bytes:
 
 
 def label_chunk_sections(chunks) -> dict[str, bytes]:
-    """The META and RANS sections of :func:`encode_label_chunks`, for formats that embed them
+    """The META and RANS sections of `encode_label_chunks`, for formats that embed them
     in a container of their own (one header instead of two)."""
     segments = []
     for i, (probs, labels) in enumerate(chunks):
@@ -247,8 +247,8 @@ def label_chunk_sections(chunks) -> dict[str, bytes]:
 
 
 class LabelChunkDecoder:
-    """Decodes :func:`encode_label_chunks`'s bytes (or the sections of
-    :func:`label_chunk_sections`) chunk by chunk: ``decode(probs)`` returns the next chunk's
+    """Decodes `encode_label_chunks`'s bytes (or the sections of
+    `label_chunk_sections`) chunk by chunk: ``decode(probs)`` returns the next chunk's
     labels; ``finish()`` checks that the stream ended cleanly and the checksum."""
 
     def __init__(self, data: bytes | dict, *, max_symbols: int = MAX_SYMBOLS):

@@ -1,7 +1,7 @@
 """Targets given a model's outputs, as files: ``L(D | params)`` made real for every data code.
 
-:func:`encode_targets` writes the targets of a :class:`~mdl.codes.data_codes.DataCode` to bytes
-given the model's ``outputs`` (what ``code.bits`` takes), and :func:`decode_targets` reads them
+`encode_targets` writes the targets of a `DataCode` to bytes
+given the model's ``outputs`` (what ``code.bits`` takes), and `decode_targets` reads them
 back given the same outputs; the decoder computes every probability table from the outputs
 alone, with the same float64 operations on the same arrays as the encoder, so the tables agree
 to the bit. The estimate ``L = sum code.bits(outputs, targets)`` is what the training loss and
@@ -11,7 +11,7 @@ the estimators use; the file is that number made real:
 code               kind  what its one rANS stream holds
 =================  ====  ===================================================================
 categorical        LABL  each label under ``softmax(logits_i)`` (the file of
-                         :func:`~mdl.codec.encode_labels`, byte for byte)
+                         `encode_labels`, byte for byte)
 bernoulli          BERN  each binary label under ``[1 - sigmoid(x), sigmoid(x)]``, row-major
 next_token         NTOK  where the padding is (below), then the real tokens, row-major, each
                          under the softmax of its position's logits
@@ -23,11 +23,11 @@ are padding (``PADDING``, -1), so the file says, in the cheapest of three ways: 
 no position is padded; each sequence's length under a uniform code over ``0..T`` when every
 sequence is real tokens then padding, ``n log2(T + 1)`` bits; or the mask itself, each position
 real with probability ``k / N`` (``k`` real of ``N``; ``k`` is in the header), ``N h(k / N)``
-bits. :func:`side_bits` is that number; no data code's estimate counts it.
+bits. `side_bits` is that number; no data code's estimate counts it.
 
 **Bins** (discretized codes at bin width ``w``). A value ``y`` is coded as its bin
 ``k = rint(y / w)``, the bin ``[(k - 1/2) w, (k + 1/2) w]`` centred on ``k w``, so the file
-reproduces the data at resolution ``w``: :func:`decode_targets` returns the centres ``k w``
+reproduces the data at resolution ``w``: `decode_targets` returns the centres ``k w``
 (float64), each within ``w / 2`` of its value. The header holds the data's window
 ``[min k, max k]``. Each bin is coded as a path of decisions under the model's distribution
 ``F``: first whether ``k`` lies below, inside or above the window (the window's mass is coded,
@@ -37,12 +37,12 @@ single bin. The probabilities telescope to ``P(bin k)``, the mass ``code.bits`` 
 value at the bin's centre (values off the grid are charged at the centre of their bin), with
 ``log2(max k - min k + 1) + 1`` decisions a value, each a binary symbol of the coder: no table
 over bins is ever made, however fine ``w`` or wide the data, and no probability needs more
-than the coder's 24 bits. Masses come from :func:`mdl.codes.continuous.log_interval_mass`
+than the coder's 24 bits. Masses come from `mdl.codes.continuous.log_interval_mass`
 evaluated in float64 (the routine the estimate uses).
 
 **The bound.** With ``F = 8 len(file)``, ``H`` the file's framing and metadata (the container's
 224 bits, a few varints and a CRC-32 of the targets: about 330 bits in all;
-:func:`mdl.testing.target_file_header_bits`) and ``S`` = :func:`side_bits`,
+`mdl.testing.target_file_header_bits`) and ``S`` = `side_bits`,
 
     L + S + H - 64 - E - L / 1000  <=  F  <=  L + S + H + 96 + L / 1000 + 1.
 
@@ -51,11 +51,11 @@ which 64 may carry no information; the 24-bit probabilities cost less than 0.1% 
 at most ``(K - 1) 2^-24 / ln 2`` bits per symbol of a ``K``-symbol table, the floor every
 symbol keeps: the ``+ 1``). ``E`` is what that floor can take off: a target the model gives
 probability below about ``2^-20`` costs at most about 24 bits in the file, whatever its
-estimate, so ``E = sum_i max(0, -log2 p_i - 20)`` (:data:`mdl.testing.CODER_FLOOR_BITS`).
-:func:`mdl.testing.assert_target_file_is_estimate` checks it.
+estimate, so ``E = sum_i max(0, -log2 p_i - 20)`` (`mdl.testing.CODER_FLOOR_BITS`).
+`mdl.testing.assert_target_file_is_estimate` checks it.
 
 Corrupt or truncated bytes, a forged header and outputs other than the encoder's raise
-:class:`~mdl.codec.errors.CodecError`: the container's CRC-32, header fields checked against
+`CodecError`: the container's CRC-32, header fields checked against
 the outputs before anything is decoded, and a CRC-32 of the decoded targets.
 """
 
@@ -100,14 +100,14 @@ MAX_BIN = 1 << 50  # |k| <= 2^50: bin edges k +- 1/2 and centres k w stay exact 
 
 
 class TargetCodec(NamedTuple):
-    """How one data code's targets become a file (:data:`TARGET_CODECS` holds one per code).
+    """How one data code's targets become a file (`TARGET_CODECS` holds one per code).
 
     Attributes:
       encode: ``(code, outputs, targets) -> bytes``.
-      decode: ``(code, outputs, data) -> targets`` (:func:`coded_targets` of the encoded ones).
+      decode: ``(code, outputs, data) -> targets`` (`coded_targets` of the encoded ones).
       bits: ``(code, outputs, targets) -> [m]`` float64 ``-log2 p`` of every coded target
-        under the tables the coder uses (:func:`target_bits`).
-      side: ``targets -> bits`` the file spends on side information (:func:`side_bits`).
+        under the tables the coder uses (`target_bits`).
+      side: ``targets -> bits`` the file spends on side information (`side_bits`).
     """
 
     encode: Callable[[DataCode, np.ndarray, np.ndarray], bytes]
@@ -150,7 +150,7 @@ def _checked(code: DataCode, outputs, targets) -> tuple[np.ndarray, np.ndarray]:
 def encode_targets(code: DataCode, outputs, targets) -> bytes:
     """The file of ``targets`` given ``outputs`` under data code ``code`` (see the module doc).
 
-    ``8 * len(bytes)`` is ``sum code.bits(outputs, targets)`` plus :func:`side_bits` plus the
+    ``8 * len(bytes)`` is ``sum code.bits(outputs, targets)`` plus `side_bits` plus the
     header and the coder's overhead, within the bound stated in the module doc."""
     codec = _codec(code)
     outputs, targets = _checked(code, outputs, targets)
@@ -158,8 +158,8 @@ def encode_targets(code: DataCode, outputs, targets) -> bytes:
 
 
 def decode_targets(code: DataCode, outputs, data: bytes) -> np.ndarray:
-    """Inverse of :func:`encode_targets` given the same ``code`` and ``outputs``:
-    :func:`coded_targets` of the encoded targets (int64 labels or tokens with -1 padding, or
+    """Inverse of `encode_targets` given the same ``code`` and ``outputs``:
+    `coded_targets` of the encoded targets (int64 labels or tokens with -1 padding, or
     float64 bin centres). Raises CodecError for corrupt, truncated or forged bytes and for
     outputs other than the encoder's."""
     return _codec(code).decode(code, np.asarray(outputs), bytes(data))
@@ -168,7 +168,7 @@ def decode_targets(code: DataCode, outputs, data: bytes) -> np.ndarray:
 def target_bits(code: DataCode, outputs, targets) -> np.ndarray:
     """``-log2 p`` (float64) of every coded target under the file's tables: one a label, binary
     label, real token (row-major) or value (at its bin's centre). Their sum plus
-    :func:`side_bits` is the file's ideal length; each agrees with ``code.bits`` to float32
+    `side_bits` is the file's ideal length; each agrees with ``code.bits`` to float32
     rounding (bin centres aside)."""
     codec = _codec(code)
     outputs, targets = _checked(code, outputs, targets)
@@ -187,7 +187,7 @@ def side_bits(code: DataCode, targets) -> float:
 
 
 def coded_targets(code: DataCode, targets) -> np.ndarray:
-    """What :func:`decode_targets` gives back for ``targets``: the targets themselves (int64),
+    """What `decode_targets` gives back for ``targets``: the targets themselves (int64),
     or for the discretized codes their bin centres (float64, resolution ``bin_width``)."""
     if code.name.startswith("discretized_"):
         return bin_centres(code, discretize(code, targets))
@@ -199,7 +199,7 @@ def coded_targets(code: DataCode, targets) -> np.ndarray:
 
 def softmax_rows(logits) -> np.ndarray:
     """``softmax(logits)`` over the last axis in float64, by the operations of
-    :func:`mdl.inference.predictive_probs` (so the same logits give the same bits)."""
+    `mdl.inference.predictive_probs` (so the same logits give the same bits)."""
     z = np.asarray(logits, np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)

@@ -94,6 +94,6 @@ def discretized_gaussian_bits(mean, log_scale, y, bin_width) -> jax.Array:
 
 
 def discretized_logistic_bits(mean, log_scale, y, bin_width) -> jax.Array:
-    """As :func:`discretized_gaussian_bits` with a logistic density (Salimans et al., PixelCNN++,
+    """As `discretized_gaussian_bits` with a logistic density (Salimans et al., PixelCNN++,
     2017, use it for 8-bit pixels)."""
     return _discretized_bits(LOGISTIC, mean, log_scale, y, bin_width)

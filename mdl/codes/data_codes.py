@@ -1,8 +1,8 @@
 """Data codes: how a model's outputs code its targets, as one pluggable object per kind of data.
 
-A :class:`DataCode` turns ``(outputs, targets)`` into bits per example, ``L(y_i | x_i)``, so the
+A `DataCode` turns ``(outputs, targets)`` into bits per example, ``L(y_i | x_i)``, so the
 training loss ``sum_i L(y_i | x_i) + beta x L(model)``, the estimators and the target files
-(:mod:`mdl.codec.targets`) all take the same object and agree on what a bit of data is:
+(`mdl.codec.targets`) all take the same object and agree on what a bit of data is:
 
 ==================  =========================  ===============================  ==============
 code                outputs                    targets                          per example
@@ -20,7 +20,7 @@ the discretized codes ``wrong`` is the squared error and ``count`` the number of
 squared error, which no 0-1 bound applies to: ``bounded_error`` is False). ``check(targets,
 output_shape)`` refuses a code that does not fit the data before any training.
 
-Every function is jit- and vmap-compatible; the per-kind math is in :mod:`mdl.codes.data`.
+Every function is jit- and vmap-compatible; the per-kind math is in `mdl.codes.data`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ PADDING = -1  # next-token targets at padded positions: coded by nothing, counte
 
 class DataCode(NamedTuple):
     """A code for targets given a model's outputs (see the module doc). Its file, the bits made
-    real, is :func:`mdl.codec.targets.encode_targets` (the codec keys its format on ``name``).
+    real, is `mdl.codec.targets.encode_targets` (the codec keys its format on ``name``).
 
     Attributes:
       name: the registry name (``DATA_CODES``), stored in sweep configs and files.
@@ -56,7 +56,7 @@ class DataCode(NamedTuple):
         these targets with outputs of that shape (``output_shape`` is one example's, or None
         when unknown).
       options: the code's settings as sorted ``(name, value)`` pairs (hashable, so a data code
-        can key compiled programs); :meth:`describe` gives them as a dict.
+        can key compiled programs); `describe` gives them as a dict.
       bounded_error: whether ``errors`` is a 0-1 loss (Occam bounds apply).
     """
 
@@ -68,7 +68,7 @@ class DataCode(NamedTuple):
     bounded_error: bool = True
 
     def describe(self) -> dict:
-        """``{"name": ..., **options}``: what :func:`data_code` rebuilds it from."""
+        """``{"name": ..., **options}``: what `data_code` rebuilds it from."""
         return {"name": self.name, **dict(self.options)}
 
 
@@ -214,12 +214,12 @@ def _discretized_code(name: str, per_value: Callable, bin_width: float) -> DataC
 
 def discretized_gaussian(bin_width: float) -> DataCode:
     """Real targets recorded to precision ``bin_width``, each coded by the mass of its bin under
-    ``N(mean, exp(log_scale)^2)`` (:func:`mdl.codes.data.discretized_gaussian_bits`)."""
+    ``N(mean, exp(log_scale)^2)`` (`mdl.codes.data.discretized_gaussian_bits`)."""
     return _discretized("discretized_gaussian", discretized_gaussian_bits, bin_width)
 
 
 def discretized_logistic(bin_width: float) -> DataCode:
-    """As :func:`discretized_gaussian` with a logistic density (Salimans et al., 2017)."""
+    """As `discretized_gaussian` with a logistic density (Salimans et al., 2017)."""
     return _discretized("discretized_logistic", discretized_logistic_bits, bin_width)
 
 

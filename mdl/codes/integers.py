@@ -28,6 +28,8 @@ from mdl.validation import check_integer_array, check_positive
 # c = sum_{n>=1} 2^-log*(n), so that 2^-(log2 c + log*(n)) is a probability distribution
 # (Rissanen 1983, eq. 2.7). The series converges too slowly to sum here; 2.865064 is his value.
 LOG_STAR_NORMALIZER = 2.865064
+r"""Rissanen's normalizing constant $c = \sum_{n \ge 1} 2^{-\log^* n} \approx 2.865064$:
+$\log_2 c + \log^* n$ bits is a prefix code length (Rissanen 1983, eq. 2.7)."""
 
 
 def _positive_ints(n, name: str = "n") -> jax.Array:

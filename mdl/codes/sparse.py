@@ -1,6 +1,6 @@
 """The code length of a sparse tensor: which entries are kept, and their values.
 
-A :class:`~mdl.codec.leaves.SparseLeaf` file codes the nonzero pattern of ``n`` entries as
+A `SparseLeaf` file codes the nonzero pattern of ``n`` entries as
 i.i.d. Bernoulli(``k / n``) flags, ``n h2(k / n)`` bits (within ``O(log n)`` of
 ``log2 C(n, k)``, the cost of naming one subset of size ``k``), then the ``k`` kept values at
 float32, and the count ``k`` itself.

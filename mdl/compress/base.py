@@ -1,7 +1,7 @@
 """The compressor protocol, its optimizer split, per-leaf selection, and the float32 baseline.
 
 A compressor is a tuple of pure functions over a parameter pytree ``w``, typed like optax's
-``GradientTransformation`` (each function a :class:`typing.Protocol`), so compressors compose,
+``GradientTransformation`` (each function a `typing.Protocol`), so compressors compose,
 jit and vmap, and their state ``c`` (the *cstate*) is an ordinary pytree:
 
 * ``init(params, key) -> c``: the compression state (steps, prior parameters, gates, schedule
@@ -15,7 +15,7 @@ jit and vmap, and their state ``c`` (the *cstate*) is an ordinary pytree:
   file's length less its fixed header (``8 len(file) = L + O(header)``);
 * ``finalize(params, c) -> {path: leaf}``: integers plus side information
   (``QuantizedLeaf``, ``GroupedLeaf``, ``SparseLeaf``, ``CodebookLeaf``, ``RawLeaf``), which
-  :mod:`mdl.codec.model` writes to bytes;
+  `mdl.codec.model` writes to bytes;
 * ``advance(c) -> c``: the scheduled (not learned) part of the state after one optimizer
   step, e.g. ``t <- t + 1, s <- s(t)`` for magnitude pruning's sparsity; the trainer calls it
   once after *every* step (identity for compressors without schedules);
@@ -24,7 +24,7 @@ jit and vmap, and their state ``c`` (the *cstate*) is an ordinary pytree:
 
 Training minimizes ``data_bits(apply(w, c, key)) + beta bits(w, c)`` over ``(w, c)``; the
 model and the compressor's learned state get separate optimizers, and schedule leaves none
-(:func:`make_optimizer`, the documented trainable/static split), so ``optax.adamw`` on the
+(`make_optimizer`, the documented trainable/static split), so ``optax.adamw`` on the
 model never decays a quantizer's step, a prior's scale or a spike's logit. Schedule counters
 are float32 arrays, so ``jax.grad`` runs over the whole state (their gradient is zero). One
 step of a trainer::
@@ -35,11 +35,11 @@ step of a trainer::
     params, cstate = optax.apply_updates((params, cstate), updates)
     cstate = compressor.advance(cstate)
 
-Compressors that treat the selected leaves one by one are built with :func:`leafwise`: their
+Compressors that treat the selected leaves one by one are built with `leafwise`: their
 state is ``{path: leaf_state}`` for the selected paths, leaf ``i`` of ``sorted(c)`` draws its
 noise with ``fold_in(key, i)``, the hard weights come from one jitted program per leaf (the
 same bits eagerly and under a caller's jit), and unselected leaves pass through unchanged at
-32 bits per scalar. :func:`chain` composes compressors; its state is the tuple of theirs.
+32 bits per scalar. `chain` composes compressors; its state is the tuple of theirs.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ import optax
 from mdl.codec.model import QuantizedLeaf, RawLeaf  # noqa: F401  (re-exported)
 
 FLOAT32_BITS = 32  # the stated cost of every scalar a compressor leaves uncompressed
+"""32 bits: the stated cost of every scalar a compressor leaves uncompressed (a float32)."""
 LEARNED = "learned"  # a state leaf the compressor's optimizer moves
 SCHEDULE = "schedule"  # a state leaf only ``advance`` sets (counters, schedule targets)
 MODEL = "model"  # a model parameter (the user's optimizer)
@@ -65,6 +66,8 @@ Selection = str | Callable[[str, Any], bool] | None
 
 
 class InitFn(Protocol):
+    """`init(params, key=None) -> cstate`: a compressor's initial state for a model's parameters."""
+
     def __call__(self, params: Params, key: jax.Array | None = None) -> CState:
         """The compression state for ``params`` (``key`` for random initialization; mdl's
         compressors initialize deterministically from the weights and ignore it). Refuses NaN
@@ -72,49 +75,61 @@ class InitFn(Protocol):
 
 
 class ApplyFn(Protocol):
+    """`apply(params, cstate, key) -> params`: the relaxed weights a model trains with."""
+
     def __call__(self, params: Params, cstate: CState, key: jax.Array) -> Params:
         """The relaxed weights the model trains with (noisy or straight-through), with the
         structure of ``params``. ``key`` is a required PRNG key; the deterministic weights a
-        file decodes to are :class:`HardFn`'s."""
+        file decodes to are `HardFn`'s."""
 
 
 class HardFn(Protocol):
+    """`hard(params, cstate) -> params`: the hard weights a compressor's file decodes to."""
+
     def __call__(self, params: Params, cstate: CState) -> Params:
         """The hard (quantized, pruned, shared) weights: exactly what ``finalize``'s file
         decodes to."""
 
 
 class BitsFn(Protocol):
+    """`bits(params, cstate) -> scalar`: the model's code length in bits, differentiable."""
+
     def __call__(self, params: Params, cstate: CState) -> jax.Array:
         """A differentiable scalar estimate of the model's code length in bits, whose value is
         the finalized file's length less its fixed header."""
 
 
 class FinalizeFn(Protocol):
+    """`finalize(params, cstate) -> {path: leaf}`: the codec leaves a model file holds."""
+
     def __call__(self, params: Params, cstate: CState) -> dict[str, Any]:
         """``{path: leaf}`` for every parameter, in ``params``' order: the codec's leaves
         (integers plus side information, or ``RawLeaf`` float32)."""
 
 
 class AdvanceFn(Protocol):
+    """`advance(cstate) -> cstate`: the state after one more optimizer step (schedules)."""
+
     def __call__(self, cstate: CState) -> CState:
         """The state after one more optimizer step: schedule leaves move (counters, targets),
         learned leaves are returned unchanged."""
 
 
 class LabelsFn(Protocol):
+    """`labels(cstate) -> pytree`: which state leaves are learned and which are scheduled."""
+
     def __call__(self, cstate: CState) -> Any:
         """A pytree with ``cstate``'s structure whose leaves are ``"learned"`` (moved by the
         optimizer) or ``"schedule"`` (set only by ``advance``)."""
 
 
 def no_advance(cstate: CState) -> CState:
-    """The :class:`AdvanceFn` of compressors without schedules: the identity."""
+    """The `AdvanceFn` of compressors without schedules: the identity."""
     return cstate
 
 
 def all_learned(cstate: CState) -> Any:
-    """The :class:`LabelsFn` of compressors without schedules: every leaf ``"learned"``."""
+    """The `LabelsFn` of compressors without schedules: every leaf ``"learned"``."""
     return jax.tree.map(lambda _: LEARNED, cstate)
 
 
@@ -167,6 +182,8 @@ def path_string(path) -> str:
 
 
 def leaves_with_paths(params) -> list[tuple[str, Any]]:
+    """``[(path, leaf)]`` for every leaf of the pytree ``params``, in flattening order; ``path``
+    is the dotted name that model files and compressor selections use."""
     return [(path_string(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(params)[0]]
 
 
@@ -208,7 +225,7 @@ def default_selection(path: str, leaf) -> bool:
 def selected_paths(params, select: Selection = None) -> list[str]:
     """Paths of the leaves ``select`` picks: a regular expression searched in the path
     (``"kernel"``, ``"layers/[01]/"``), a predicate ``(path, leaf) -> bool``, or None for
-    :func:`default_selection`. Raises ValueError when nothing matches."""
+    `default_selection`. Raises ValueError when nothing matches."""
     leaves = leaves_with_paths(params)
     if select is None:
         chosen = [p for p, leaf in leaves if default_selection(p, leaf)]
@@ -263,7 +280,7 @@ def leafwise(
     advance: Callable[[Any], Any] | None = None,
     labels: Callable[[Any], Any] | None = None,
 ) -> Compressor:
-    """A :class:`Compressor` from per-leaf functions, the scaffolding every selecting
+    """A `Compressor` from per-leaf functions, the scaffolding every selecting
     compressor shares.
 
     Its state is ``{path: init(path, w)}`` over the paths ``select`` picks (after refusing NaN

@@ -32,6 +32,9 @@ MAX_BITS = 16  # 2^16 - 1 levels: beyond this a float32 weight gains nothing
 
 
 class BitWidthState(NamedTuple):
+    r"""`learned_bit_width`'s state per tensor: one logit per group; the group's bit width is
+    $b = b_{\min} + (b_{\max} - b_{\min})\,\sigma(\text{bit\_logit})$."""
+
     bit_logit: jax.Array  # [groups]; bits = b_min + (b_max - b_min) sigmoid(bit_logit)
 
 

@@ -2,8 +2,8 @@
 
 ``encode_compressed``/``decode_compressed`` work in memory; ``save_compressed``/
 ``load_compressed`` write and read files with them (atomically). Two formats: self-describing
-model files (:mod:`mdl.codec.model`, kind MODL: names, shapes and, for reference models, the
-architecture) and compact files (:mod:`mdl.codec.compact`, kind MODC: only what a template
+model files (`mdl.codec.model`, kind MODL: names, shapes and, for reference models, the
+architecture) and compact files (`mdl.codec.compact`, kind MODC: only what a template
 of the same architecture cannot supply).
 """
 
@@ -39,7 +39,7 @@ def encode_compressed(model: nnx.Module, compressor, cstate, *, compact: bool = 
     """``model``'s parameters finalized by ``compressor`` (``compressor.finalize(params,
     cstate)``), as bytes: ``8 x len`` is the model's real code length.
 
-    ``compact=True`` writes :mod:`mdl.codec.compact`'s format: no names, shapes or
+    ``compact=True`` writes `mdl.codec.compact`'s format: no names, shapes or
     architecture, which the reader supplies as a template (``decode_compressed(data,
     model)``); for codes whose decoder knows the architecture already.
     """
@@ -53,7 +53,7 @@ def encode_compressed(model: nnx.Module, compressor, cstate, *, compact: bool = 
 
 
 def decode_compressed(data: bytes, model: nnx.Module | None = None) -> nnx.Module:
-    """The model :func:`encode_compressed` wrote, with its hard weights bit for bit.
+    """The model `encode_compressed` wrote, with its hard weights bit for bit.
 
     Reference models rebuild themselves from a model file; compact files and other models
     need ``model``, a template of the same structure (its weights are replaced, not used).
@@ -97,7 +97,7 @@ def save_compressed(
     *,
     compact: bool = False,
 ) -> int:
-    """Write :func:`encode_compressed`'s bytes atomically to ``path``; returns their size in
+    """Write `encode_compressed`'s bytes atomically to ``path``; returns their size in
     bytes (``8 x`` that is the model's real code length)."""
     data = encode_compressed(model, compressor, cstate, compact=compact)
     write_bytes_atomic(path, data)
@@ -105,7 +105,7 @@ def save_compressed(
 
 
 def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) -> nnx.Module:
-    """Read a file :func:`save_compressed` wrote (see :func:`decode_compressed`)."""
+    """Read a file `save_compressed` wrote (see `decode_compressed`)."""
     try:
         return decode_compressed(Path(path).read_bytes(), model)
     except ValueError as error:

@@ -3,7 +3,7 @@
 A bits-back coder sends labels in ``E_q[-log2 p(D | theta)] + KL(q || p) / ln 2`` bits on
 average for a posterior ``q`` over parameters and a prior ``p`` (Hinton and van Camp 1993;
 Honkela and Valpola 2004; Blier and Ollivier 2018; the argument and full references are in
-:mod:`mdl.estimators.variational`). This compressor is the second term, the model's part.
+`mdl.estimators.variational`). This compressor is the second term, the model's part.
 
 Here ``q`` is a mean-field Gaussian ``N(mu, sigma^2)`` over each selected tensor (``mu`` is the
 parameter itself, ``log sigma`` the compressor's learned state, one per scalar) and ``p`` a
@@ -14,7 +14,7 @@ is ``s^2 = mean(mu^2 + sigma^2)`` over the tensor, where
                = 1/2 sum_j [ln s^2 - ln sigma_j^2]      (nats; sum over the tensor's N scalars)
 
 because ``sum_j (sigma_j^2 + mu_j^2) / s^2 = N``. Each ``s`` is part of the code: 32 bits per
-tensor. So, the same shape as sparse variational dropout (:mod:`mdl.compress.prune`):
+tensor. So, the same shape as sparse variational dropout (`mdl.compress.prune`):
 
 * ``apply(params, c, key)``: ``theta = mu + sigma eps``, ``eps ~ N(0, I)`` (the
   reparameterization trick, Kingma and Welling 2014), so ``mu`` and ``log sigma`` both learn;
@@ -25,7 +25,7 @@ tensor. So, the same shape as sparse variational dropout (:mod:`mdl.compress.pru
   to write a file).
 
 Training ``data_bits(apply(...)) + beta bits(...)`` at ``beta = 1`` minimizes the bits-back
-length (the negative ELBO in bits); :func:`mdl.estimators.variational` reports it.
+length (the negative ELBO in bits); `mdl.estimators.variational` reports it.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ PRIOR_SCALE_BITS = FLOAT32_BITS  # each tensor's prior scale s, stated as one fl
 
 
 class GaussianPosteriorState(NamedTuple):
+    r"""`gaussian_posterior`'s state per tensor: the posterior's $\log \sigma$, one per weight
+    (the mean $\mu$ is the weight itself)."""
+
     log_sigma: jax.Array  # the parameter's shape: the posterior's log standard deviation
 
 
@@ -62,7 +65,7 @@ def gaussian_posterior(init_log_sigma: float = -6.0, select: Selection = None) -
 
     ``log_sigma`` starts at ``init_log_sigma`` for every scalar and is learned (``make_optimizer``
     gives it the compressor optimizer). ``select`` as for every compressor (default: weight
-    matrices and kernels; :func:`mdl.estimators.variational` selects every parameter).
+    matrices and kernels; `mdl.estimators.variational` selects every parameter).
     ``finalize`` raises ValueError: a posterior is an estimate, not a file.
     """
     if not math.isfinite(init_log_sigma):

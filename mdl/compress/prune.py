@@ -3,7 +3,7 @@ variational dropout.
 
 A pruner decides which weights are zero. For a selected tensor ``w`` of ``n`` entries, ``hard``
 gives the pruned weights ``w'`` (``k`` of them nonzero) and, on its own, ``finalize`` writes
-them as a :class:`~mdl.codec.model.SparseLeaf`: the nonzero pattern as Bernoulli(``k/n``) flags,
+them as a `SparseLeaf`: the nonzero pattern as Bernoulli(``k/n``) flags,
 ``n h2(k/n)`` bits (``h2(r) = -r log2 r - (1 - r) log2(1 - r)``), plus 32 bits per kept value
 and 32 for the rate. ``bits()`` has the value ``n h2(k/n) + 32 k + 32`` at the hard weights,
 exactly what the file holds less its header: zeros are never free. Where training follows a
@@ -12,20 +12,20 @@ takes the stand-in's gradient and the file's value. Chained before a quantizer
 (``chain(hard_concrete(), quantizer())``), the quantizer's spike-and-slab prior pays for the
 zeros instead and the kept values cost a few bits each.
 
-* :func:`hard_concrete`: L0 regularization with hard-concrete gates (Louizos, Welling, Kingma,
+* `hard_concrete`: L0 regularization with hard-concrete gates (Louizos, Welling, Kingma,
   "Learning sparse neural networks through L0 regularization", ICLR 2018), one gate per weight
   or, with ``structured=True``, one per output unit (a neuron's column, a convolution's
   filter: the last axis). ``apply`` samples the gates (reparameterized), ``hard`` uses their
   deterministic values.
-* :func:`magnitude`: the smallest-magnitude fraction ``s(t)`` of each tensor is zeroed, the
+* `magnitude`: the smallest-magnitude fraction ``s(t)`` of each tensor is zeroed, the
   fraction following a schedule of the step count ``t`` (Zhu and Gupta, "To prune, or not to
   prune", 2017; the polynomial decay behind TensorFlow Model Optimization's
   ``PolynomialDecay``). ``t`` and ``s(t)`` live in the state as ``"schedule"`` leaves: the
   trainer calls ``advance(cstate)`` after every optimizer step, and no optimizer moves them.
-* :func:`sparse_variational_dropout`: Gaussian weight noise with learned variances;
+* `sparse_variational_dropout`: Gaussian weight noise with learned variances;
   ``apply`` adds the noise, ``hard`` prunes the noisiest weights.
 
-Noise keys are derived as for every compressor (:func:`~mdl.compress.base.leafwise`): leaf
+Noise keys are derived as for every compressor (`leafwise`): leaf
 ``i`` of ``sorted(cstate)`` draws with ``fold_in(key, i)``.
 """
 
@@ -62,7 +62,7 @@ def _sparse_bits(hard_w, expected_kept=None):
 
 
 def _pruner(select, *, init, hard, relaxed=None, bits=None, advance=None, labels=None):
-    """:func:`~mdl.compress.base.leafwise` for a pruner: each selected leaf is written as a
+    """`leafwise` for a pruner: each selected leaf is written as a
     ``SparseLeaf`` of its hard weights, and ``bits`` defaults to that leaf's length."""
     hard = jax.jit(hard)  # the same program as leafwise's hard: the file holds its exact bits
 
@@ -193,7 +193,7 @@ def magnitude(select: Selection = None, *, schedule: Callable | float = 0.9) -> 
     """Zero the smallest-magnitude fraction ``s(t)`` of each selected tensor.
 
     ``schedule`` is a sparsity (constant from step 0) or a function of the step count ``t``,
-    e.g. :func:`polynomial_decay_sparsity`. The state keeps ``t`` and ``s(t)``; ``advance``
+    e.g. `polynomial_decay_sparsity`. The state keeps ``t`` and ``s(t)``; ``advance``
     (called by the trainer after every optimizer step) sets ``t <- t + 1``, ``s <- s(t)``, and
     both are ``"schedule"`` leaves, which no optimizer moves. Training runs with the hard
     weights (the gradient reaches the kept ones).

@@ -172,7 +172,7 @@ def _laplace_rate_sum_bits(kind: str, state: QuantState, w, step):
     codec evaluates), at the cost of one fused reduction over the weights (an ``abs`` and a
     sum) instead of several transcendentals per weight: the rate then costs little next to
     the network's own step. Gradients reach ``w`` and the step (straight-through) through
-    ``S``; see :func:`_bin_magnitude_stats`.
+    ``S``; see `_bin_magnitude_stats`.
     """
     b = MIN_PRIOR_SCALE + jnp.exp(state.log_scale)
     log_zero = jnp.log(-jnp.expm1(-0.5 / b))

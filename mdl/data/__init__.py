@@ -72,6 +72,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "dyck1": partial(load_formal_language, "dyck1"),
     "text": load_text,
 }
+"""The data sets `load` knows: name -> loader function (keyword arguments pass through)."""
 
 
 def load(name: str, **options) -> Dataset:

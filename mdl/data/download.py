@@ -1,7 +1,7 @@
 """Fetching data files, only when a loader is asked to (``download=True``).
 
 A file is fetched whole into memory, checked by the caller (an md5 sum), and only then written,
-atomically (temp file + fsync + ``os.replace``, :func:`mdl.records.write_bytes_atomic`): a
+atomically (temp file + fsync + ``os.replace``, `mdl.records.write_bytes_atomic`): a
 failed, refused or interrupted download leaves no file under the target name, and nothing
 partial is ever resumed or read back. Mirrors are tried in order while they fail to answer;
 a file that arrives but fails its check is an error at once.
@@ -65,7 +65,7 @@ def download(
     """Fetch the first of ``urls`` that answers, check it, write it to ``path`` atomically.
 
     ``check(data, url)`` raises to refuse the bytes (nothing is written then, and the error
-    propagates as is). If no URL answers, :class:`DownloadError` names each URL with its
+    propagates as is). If no URL answers, `DownloadError` names each URL with its
     failure, followed by ``manual`` (how to get the file by hand).
     """
     path = Path(path)

@@ -15,7 +15,7 @@ above are fetched as ``<stem>.gz`` into the first of ``root``, ``$MDL_DATA/<name
 folder, from the base URL given as ``url=``, else from ``$MDL_MNIST_URL`` /
 ``$MDL_FASHION_MNIST_URL``, else from the mirrors in ``URLS``, tried in order. Each file is
 checked against the md5 of its decompressed content before it is written (atomically, see
-:mod:`mdl.data.download`), so any gzip encoding of the official files is accepted, and a
+`mdl.data.download`), so any gzip encoding of the official files is accepted, and a
 refused or failed download leaves nothing behind.
 """
 
@@ -112,7 +112,7 @@ def base_urls(name: str, url: str | list[str] | tuple[str, ...] | None = None) -
 def download_idx_file(name: str, key: str, directory: Path, url=None) -> Path:
     """Fetch ``FILES[key].gz`` into ``directory``, refusing it unless its decompressed md5 is
     the known one; returns the written path. Raises ``DownloadError`` (mdl.data.download) when
-    no base URL delivers it, :class:`DataFileError` when the bytes are not the file."""
+    no base URL delivers it, `DataFileError` when the bytes are not the file."""
     filename = f"{FILES[key]}.gz"
     target = directory / filename
     bases = base_urls(name, url)
@@ -251,7 +251,7 @@ def load_idx_dataset(
 def load_mnist(
     root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
 ) -> Dataset:
-    """MNIST, 60,000 train / 10,000 test 28x28 digits. See :func:`load_idx_dataset`."""
+    """MNIST, 60,000 train / 10,000 test 28x28 digits. See `load_idx_dataset`."""
     return load_idx_dataset(
         "mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
     )
@@ -260,7 +260,7 @@ def load_mnist(
 def load_fashion_mnist(
     root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
 ) -> Dataset:
-    """Fashion-MNIST, 60,000 / 10,000 28x28 clothing images. See :func:`load_idx_dataset`."""
+    """Fashion-MNIST, 60,000 / 10,000 28x28 clothing images. See `load_idx_dataset`."""
     return load_idx_dataset(
         "fashion_mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
     )

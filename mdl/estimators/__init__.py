@@ -1,13 +1,13 @@
 """Description-length estimators: the same labels, three standard codes, in bits.
 
-* :func:`two_part`: L(structure) + L(params) (the compressor's real file) + L(D | params)
+* `two_part`: L(structure) + L(params) (the compressor's real file) + L(D | params)
   (the labels coded for real with the model's probabilities);
-* :func:`variational`: the bits-back code KL(q || p) + E_q[L(D | theta)] of a mean-field
+* `variational`: the bits-back code KL(q || p) + E_q[L(D | theta)] of a mean-field
   Gaussian posterior (an estimate; not written to a file);
-* :func:`prequential`: the online code, each chunk sent with a model trained on the chunks
-  before it (real: :func:`encode_prequential` / :func:`decode_prequential`).
+* `prequential`: the online code, each chunk sent with a model trained on the chunks
+  before it (real: `encode_prequential` / `decode_prequential`).
 
-Each returns a :class:`DescriptionLength`.
+Each returns a `DescriptionLength`.
 """
 
 from mdl.estimators.prequential import (

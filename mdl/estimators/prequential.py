@@ -12,7 +12,7 @@ prequential principle, 1984; Blier and Ollivier, "The description length of deep
 models", NeurIPS 2018; Voita and Titov, "Information-theoretic probing with minimum
 description length", EMNLP 2020). The decoder can do the same: it knows the inputs, the
 training program and the labels decoded so far, so it retrains each model and decodes the
-next chunk. :func:`encode_prequential` and :func:`decode_prequential` do exactly that.
+next chunk. `encode_prequential` and `decode_prequential` do exactly that.
 
 Each chunk model holds out the last ``holdout_fraction`` of its seen labels: it trains on the
 rest with minibatches drawn uniformly with replacement, is evaluated on the held-out slice
@@ -142,7 +142,7 @@ _PROGRAMS: dict = {}
 
 
 def _programs(graphdef, params, settings: PrequentialSettings, holdout_size: int) -> _Programs:
-    """The chunk models' programs, on the training core (:mod:`mdl.engine`): a chunk model is
+    """The chunk models' programs, on the training core (`mdl.engine`): a chunk model is
     a model with no compressor (float32 weights) trained on its mean data bits (``n_train =
     1``, ``beta = 0``), so the step is exactly Adam on ``mean -log2 p(y | x)``."""
     cache_key = (graphdef, settings.batch_size, settings.learning_rate, settings.eval_every)
@@ -276,16 +276,19 @@ def prequential(
 
     Args:
       model_fn: ``rngs -> fresh model``; every chunk model starts from ``model_fn(Rngs(seed))``.
-      x, y: the data, in the order it is transmitted (shuffle beforehand if it is sorted).
+      x: the inputs, in the order they are transmitted (shuffle beforehand if sorted).
+      y: the labels, in the same order.
       num_classes: K; the first chunk costs ``t_0 log2 K``.
-      first, schedule: see :func:`chunk_boundaries`.
+      first: the first boundary ``t_0`` (those labels are coded uniformly); later boundaries
+        double from it (see `chunk_boundaries`).
+      schedule: explicit boundaries instead of doubling (see `chunk_boundaries`).
       test: optional ``(x_test, y_test)``: the last chunk model's test accuracy goes in
         ``details["test_accuracy"]``.
-      options: fields of :class:`PrequentialSettings` (batch_size, learning_rate, max_epochs,
+      options: fields of `PrequentialSettings` (batch_size, learning_rate, max_epochs,
         min_steps, eval_every, patience, holdout_fraction, seed, calibrate).
 
     Returns parts ``first_chunk`` and ``model_chunks`` (ideal code lengths) and
-    ``file_overhead``, so the total is the size of :func:`encode_prequential`'s file (written
+    ``file_overhead``, so the total is the size of `encode_prequential`'s file (written
     and measured here); ``details`` has the per-chunk table (boundaries, bits, bits per label,
     temperature).
     """
@@ -334,7 +337,7 @@ def encode_prequential(
 ) -> bytes:
     """The labels as a real prequential code (kind PREQ): the settings (varints and two
     float32s), then one rANS stream of every chunk, the first with the uniform code and each
-    next with its model's probabilities (:func:`mdl.codec.encode_label_chunks`)."""
+    next with its model's probabilities (`mdl.codec.encode_label_chunks`)."""
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)
     return _encode(settings, y, _run(x, y, model_fn, settings)[0])
@@ -348,7 +351,7 @@ def _encode(settings: PrequentialSettings, y, runs) -> bytes:
 
 
 def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
-    """Recover the labels from :func:`encode_prequential`'s bytes, the inputs ``x`` and the
+    """Recover the labels from `encode_prequential`'s bytes, the inputs ``x`` and the
     same ``model_fn``: retrain each chunk model on the labels decoded so far."""
     sections = unpack(data, KIND)
     settings = _settings_from_bytes(require(sections, "SETT")[0])

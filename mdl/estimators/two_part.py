@@ -4,10 +4,10 @@
   among mdl's reference models, then every layer width), so any architecture has a prefix
   code fixed before seeing data;
 * L(params): the compressor's real model file in the compact format
-  (:func:`mdl.compress.files.encode_compressed` with ``compact=True``: no names, shapes or
+  (`mdl.compress.files.encode_compressed` with ``compact=True``: no names, shapes or
   architecture, which the structure part already fixes);
 * L(D | params): the training targets coded under the data code (categorical labels by
-  default) with the decoded model's outputs (:func:`mdl.codec.targets.encode_targets`, real
+  default) with the decoded model's outputs (`mdl.codec.targets.encode_targets`, real
   bytes): labels, binary labels, token sequences or real values at a bin width.
 
 Rissanen, "Modeling by shortest data description" (1978); Grunwald, "The Minimum Description
@@ -49,7 +49,7 @@ FAMILIES = ("MLP", "LeNet5", "ConvNet", "CharRNN", "CharTransformer")
 
 def _structure_integers(arch: dict) -> tuple[list[int], float]:
     """The integers (each coded with log*) and the extra bits that name ``arch``, a
-    :func:`mdl.models.describe` output, within its family."""
+    `mdl.models.describe` output, within its family."""
     name = arch["name"]
     if name == "MLP":
         sizes = list(arch["sizes"])
@@ -76,7 +76,7 @@ def _structure_integers(arch: dict) -> tuple[list[int], float]:
 
 def structure_bits(model: nnx.Module) -> float:
     """Bits to name ``model``'s architecture: its family among ``FAMILIES`` (uniform), then its
-    integers, each with Rissanen's log* code, read from :func:`mdl.models.describe`:
+    integers, each with Rissanen's log* code, read from `mdl.models.describe`:
 
     * MLP: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W`` when
       pooling);
@@ -86,7 +86,7 @@ def structure_bits(model: nnx.Module) -> float:
     * LeNet-5: ``log*(num_classes)``; CharRNN: ``log*`` of the vocabulary, embedding and hidden
       sizes; CharTransformer: of the vocabulary, context, dimension, heads and layers.
 
-    Models outside :mod:`mdl.models` raise ValueError: pass ``structure=`` yourself.
+    Models outside `mdl.models` raise ValueError: pass ``structure=`` yourself.
     """
     arch = describe(model)
     if arch is None:
@@ -152,20 +152,22 @@ def two_part(
 
     Args:
       model: a Flax NNX model (a classifier ``model(x) -> logits [n, K]`` by default), trained.
-      x, y: the data whose targets are described.
-      data_code: how the outputs code the targets (:mod:`mdl.codes.data_codes`; default:
+      x: the inputs of the data whose targets are described.
+      y: the targets described.
+      data_code: how the outputs code the targets (`mdl.codes.data_codes`; default:
         categorical for one integer label per example, next-token for integer sequences).
-      compressor, cstate: how the parameters are written (default: float32, 32 bits each).
+      compressor: how the parameters are written (default: float32, 32 bits each).
+      cstate: the compressor's state after training (with ``compressor``).
       num_classes: the alphabet K of labels or tokens (default: the model's output width).
-      structure: bits naming the architecture (default :func:`structure_bits`).
+      structure: bits naming the architecture (default `structure_bits`).
       test: optional ``(x_test, y_test)``; the hard model's test accuracy (categorical) or
         error (``data_code.errors``: error rate, or mean squared error) goes in ``details``.
       verify: decode both files and check they give back the weights and targets exactly
         (for the discretized codes: the targets' bin centres).
 
-    The data part is the file of :func:`mdl.codec.targets.encode_targets`: ``data_code.bits``
+    The data part is the file of `mdl.codec.targets.encode_targets`: ``data_code.bits``
     made real, plus side information the code needs (the padding of sequences). Returns a
-    :class:`DescriptionLength` with parts ``structure``, ``params``, ``data`` (``real=True``);
+    `DescriptionLength` with parts ``structure``, ``params``, ``data`` (``real=True``);
     ``details`` holds the estimates (``params_estimate_bits`` from ``compressor.bits``,
     ``data_estimate_bits``: the data file's ideal length, ``sum -log2 p`` under its tables;
     ``data_code_bits``: ``sum data_code.bits``, the training objective's number;

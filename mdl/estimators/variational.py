@@ -14,10 +14,10 @@ is ``s^2 = mean(mu^2 + sigma^2)`` over the tensor, where
     KL(q || p) = 1/2 sum_j [ln s^2 - ln sigma_j^2]      (nats; sum over the tensor's N scalars)
 
 because ``sum_j (sigma_j^2 + mu_j^2) / s^2 = N``. Each ``s`` is part of the code: 32 bits per
-tensor. That posterior and its KL are the compressor :func:`mdl.compress.gaussian_posterior`
+tensor. That posterior and its KL are the compressor `mdl.compress.gaussian_posterior`
 (``apply`` samples ``theta``, ``bits`` is the KL plus the scales), so training is
-:mod:`mdl.engine`'s, like every other trainer's. It uses the reparameterization trick (Kingma
-and Welling 2014) and, for :class:`mdl.models.MLP`, the local reparameterization trick
+`mdl.engine`'s, like every other trainer's. It uses the reparameterization trick (Kingma
+and Welling 2014) and, for `mdl.models.MLP`, the local reparameterization trick
 (Kingma, Salimans, Welling, "Variational dropout and the local reparameterization trick",
 2015) through the engine's ``forward`` hook: pre-activations are sampled from their Gaussian,
 one independent draw per example. The reported data term is a Monte Carlo estimate with
@@ -63,7 +63,7 @@ class GaussianPosterior(NamedTuple):
 
 def kl_bits(posterior: GaussianPosterior) -> jax.Array:
     """``KL(q || p) / ln 2`` with each tensor's prior variance at its optimum (module doc):
-    the sum of :func:`mdl.compress.optimal_prior_kl_bits` over the tensors."""
+    the sum of `mdl.compress.optimal_prior_kl_bits` over the tensors."""
     total = jnp.float32(0.0)
     for mu, log_sigma in zip(
         jax.tree.leaves(posterior.mean), jax.tree.leaves(posterior.log_sigma), strict=True
@@ -135,12 +135,12 @@ def variational(
     """Train a mean-field Gaussian posterior on ``(x, y)`` and report its bits-back length.
 
     The posterior mean starts at ``model``'s parameters, every ``log sigma`` at
-    ``init_log_sigma``. Training is :mod:`mdl.engine`'s with the
-    :func:`~mdl.compress.gaussian_posterior` compressor over every parameter and the
+    ``init_log_sigma``. Training is `mdl.engine`'s with the
+    `gaussian_posterior` compressor over every parameter and the
     categorical data code: the loss is ``beta_t x bits + n x batch mean of -log2 p(y | x,
     theta)``, ``beta_t`` ramping from 0 to 1 over ``warmup_fraction`` of the steps (KL
     annealing; the reported length always has the full KL), Adam at ``learning_rate`` on the
-    means and the log sigmas. For an :class:`mdl.models.MLP` without input pooling
+    means and the log sigmas. For an `mdl.models.MLP` without input pooling
     (``local_reparameterization=True``), the pre-activations are sampled per example (the
     engine's ``forward`` hook); other models sample whole networks. Returns the report (parts
     ``kl``, ``prior_scales``, ``data``; ``details``: test accuracy of the posterior mean, the

@@ -27,7 +27,7 @@ __all__ = [
 
 
 def describe(model: nnx.Module) -> dict | None:
-    """A JSON description from which :func:`build` recreates a reference model's structure
+    """A JSON description from which `build` recreates a reference model's structure
     (``None`` for models defined elsewhere: load those with a template instead)."""
     if isinstance(model, LeNet5):
         return {"name": "LeNet5", "num_classes": int(model.fc2.out_features)}
@@ -66,7 +66,7 @@ def describe(model: nnx.Module) -> dict | None:
 
 
 def build(arch: dict, seed: int = 0) -> nnx.Module:
-    """Recreate a reference model from :func:`describe`'s output (weights freshly initialized)."""
+    """Recreate a reference model from `describe`'s output (weights freshly initialized)."""
     name = arch.get("name") if isinstance(arch, dict) else None
     if name == "LeNet5":
         return LeNet5(rngs=nnx.Rngs(seed), num_classes=int(arch.get("num_classes", 10)))

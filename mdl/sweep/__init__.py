@@ -1,11 +1,11 @@
 """Compression-versus-generalization sweeps: many trainings as one compiled program.
 
 A sweep trains one model per point of a grid (``beta`` x ``seed`` x ``label_noise`` x
-``train_size`` x ``width``; see :class:`SweepConfig`), where ``beta`` weighs the model bits in
+``train_size`` x ``width``; see `SweepConfig`), where ``beta`` weighs the model bits in
 the objective ``data bits + beta x model bits`` (``beta = 1`` is the two-part code length; see
-:mod:`mdl.engine`). Same-shaped points train as one vmapped, sharded program
-(:mod:`mdl.sweep.runner`); each finished point is one line of ``DIR/records.jsonl`` with its
-real model file in ``DIR/models/`` (:mod:`mdl.sweep.folder`). Rerunning resumes; a folder of
+`mdl.engine`). Same-shaped points train as one vmapped, sharded program
+(`mdl.sweep.runner`); each finished point is one line of ``DIR/records.jsonl`` with its
+real model file in ``DIR/models/`` (`mdl.sweep.folder`). Rerunning resumes; a folder of
 another config is refused.
 """
 

@@ -1,8 +1,8 @@
-"""What a sweep trains: :class:`SweepConfig`, plain data a TOML file or the CLI can hold.
+"""What a sweep trains: `SweepConfig`, plain data a TOML file or the CLI can hold.
 
-A config names a reference model (:mod:`mdl.models.catalog`) or takes a builder function from
+A config names a reference model (`mdl.models.catalog`) or takes a builder function from
 Python, a compressor chain (``[{"name": "hard_concrete", "structured": true}, {"name":
-"quantizer"}]``), a data set, its data code (:mod:`mdl.codes.data_codes`), and the sweep's
+"quantizer"}]``), a data set, its data code (`mdl.codes.data_codes`), and the sweep's
 axes: ``betas`` x ``seeds`` x ``label_noise`` x ``train_sizes`` x ``widths``. Points that
 share a width and a training-set size share shapes and run as one vmapped, sharded program;
 every other axis varies inside it. Everything is checked here, before any data is loaded or
@@ -42,6 +42,7 @@ COMPRESSORS: dict[str, Callable[..., Compressor]] = {
     "kmeans": kmeans,
     "float32": float32_baseline,
 }
+"""The compressor registry: the ``name`` a config's compressor entry uses -> its builder."""
 
 
 class SetupError(ValueError):
@@ -50,6 +51,7 @@ class SetupError(ValueError):
 
 
 AXES = ("width", "train_size", "label_noise", "beta", "seed")  # point order: first = outermost
+"""The axes a sweep varies, in point order (the first is the outermost loop)."""
 
 
 def _compressor_specs(value) -> tuple[dict, ...]:
@@ -108,7 +110,7 @@ class SweepConfig:
         ``{"name": "discretized_gaussian", "bin_width": 0.01}``, ...); None picks categorical
         for labels and next-token for integer sequences.
       model: a reference architecture, ``{"name": "ConvNet", "channels": [8, 16]}`` (see
-        :mod:`mdl.models.catalog`), or a Python function ``(data, seed, width) -> nnx.Module``
+        `mdl.models.catalog`), or a Python function ``(data, seed, width) -> nnx.Module``
         (such a config runs but cannot be written to TOML; the manifest records its name).
       compressor: the chain, each ``{"name": ..., **options}`` (names in ``COMPRESSORS``).
       betas: the trade-off grid (weights on model bits); at least one, each >= 0.
@@ -116,7 +118,7 @@ class SweepConfig:
       label_noise: fractions of training labels replaced by uniformly drawn ones (Zhang et al.
         2017's randomization test); each in [0, 1]; categorical data codes only.
       train_sizes: training-set sizes (the first n examples); empty: all.
-      widths: model widths (see :func:`mdl.models.catalog.reference_model`); empty: the
+      widths: model widths (see `mdl.models.catalog.reference_model`); empty: the
         model's own.
       epochs, batch_size, learning_rate: Adam on minibatches, for every point.
       warmup_fraction: beta ramps from 0 over this fraction of the steps.

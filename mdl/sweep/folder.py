@@ -78,6 +78,8 @@ def provenance(command: str, wall_seconds: float) -> dict:
 
 
 def manifest(config: SweepConfig) -> dict:
+    """The ``manifest.json`` of a results folder: the config, package versions, devices and
+    git commit, so a folder is refused to any other config."""
     return {
         "config": config.to_dict(),
         "versions": versions(),

@@ -2,7 +2,7 @@
 
 Points that share a width and a training-set size share every shape, so their parameters,
 compressor and optimizer states are stacked on a leading *points* axis and one
-:func:`mdl.engine.make_points_epoch` trains them all (beta, key and, under label noise, the
+`mdl.engine.make_points_epoch` trains them all (beta, key and, under label noise, the
 targets vary per point). The points axis is sharded over every device (a one-axis ``Mesh``);
 points that do not fit in memory at once run in chunks, padded to a multiple of the device
 count by repeating their last point (padding results are discarded).
@@ -13,12 +13,12 @@ labels label noise replaces), so points that share a seed differ only in their o
 rerun computes it.
 
 Every record's model code is a real two-part code: the structure code of the architecture
-(:func:`mdl.estimators.two_part.structure_bits`) plus the compact file of the compressed
-parameters (:mod:`mdl.codec.compact`, written to ``DIR/models/``), so ``total_bits`` = model
-code + training data bits is what :func:`mdl.estimators.two_part.two_part` would report and
+(`mdl.estimators.two_part.structure_bits`) plus the compact file of the compressed
+parameters (`mdl.codec.compact`, written to ``DIR/models/``), so ``total_bits`` = model
+code + training data bits is what `mdl.estimators.two_part.two_part` would report and
 the MDL choice is the point with the smallest total.
 
-Multi-host: call ``jax.distributed.initialize()`` on every host before :func:`run`; the mesh
+Multi-host: call ``jax.distributed.initialize()`` on every host before `run`; the mesh
 then spans ``jax.devices()`` of all hosts, every host runs the same program, and only process 0
 writes records and files.
 """
@@ -85,6 +85,8 @@ RECORD_KEYS = (
     "bound_code_bits",
     "wall_seconds",
 )
+"""The keys of every sweep record (one line of ``records.jsonl``), in order; code lengths
+are in bits (``*_bits``), errors are fractions."""
 
 NOISE_STREAM = 2**31 - 1  # fold_in index of a seed's label-noise draws (epochs use 0, 1, ...)
 
@@ -261,7 +263,7 @@ def run(
 ) -> list[dict]:
     """Run (or resume) the sweep ``config`` into folder ``out``; returns all its records.
 
-    ``data`` (a :class:`mdl.data.Dataset`) overrides loading ``config.data``. Each record has
+    ``data`` (a `mdl.data.Dataset`) overrides loading ``config.data``. Each record has
     the keys of ``RECORD_KEYS`` plus ``point``, ``model_file``, ``n_train``, ``n_test``,
     ``num_params``, ``data_code``, ``chunk_wall_seconds``. ``model_code_bits`` is the structure
     code plus the compact file; ``error_bound`` is the Occam (kl) bound at ``config.delta`` with
