@@ -69,12 +69,23 @@ def _weighted_log1p(weight, ratio):
 
 
 def binary_kl_bits(q, p) -> jax.Array:
-    """``kl(q || p) = q log2(q/p) + (1-q) log2((1-q)/(1-p))``, the KL divergence between
-    Bernoulli(q) and Bernoulli(p), in bits.
+    r"""The KL divergence between Bernoulli($q$) and Bernoulli($p$), in bits.
 
-    Written as ``-q log1p(d/q) - (1-q) log1p(-d/(1-q))`` with ``d = p - q``: near ``p = q``
-    the two first-order terms cancel exactly, leaving the ``d^2`` term accurate to working
-    precision relative to itself (the naive form loses it in float32 below ``d ~ 1e-3``).
+    $\mathrm{kl}(q \,\|\, p) = q \log_2 \frac{q}{p} + (1 - q) \log_2 \frac{1 - q}{1 - p}$,
+    written as $-q \operatorname{log1p}(d/q) - (1-q) \operatorname{log1p}(-d/(1-q))$ (over
+    $\ln 2$) with $d = p - q$: near $p = q$ the two first-order terms cancel exactly, leaving
+    the $d^2$ term accurate to working precision relative to itself (the naive form loses it
+    in float32 below $d \approx 10^{-3}$).
+
+    Args:
+      q: the first Bernoulli parameter, in $[0, 1]$.
+      p: the second, in $[0, 1]$ (broadcast with ``q``).
+
+    Returns:
+      Bits, the broadcast shape.
+
+    References:
+      J. Langford, "Tutorial on practical prediction theory for classification", JMLR, 2005.
     """
     dtype = jnp.result_type(float)
     q, p = jnp.asarray(q, dtype), jnp.asarray(p, dtype)
@@ -86,10 +97,22 @@ def binary_kl_bits(q, p) -> jax.Array:
 
 
 def kl_inverse(q, c) -> jax.Array:
-    """The largest ``p in [q, 1]`` with ``kl(q || p) <= c`` (``c`` in bits), by bisection.
+    r"""The inverse of the binary KL divergence: the largest $p \in [q, 1]$ with
+    $\mathrm{kl}(q \,\|\, p) \le c$, $c$ in bits, by bisection.
 
-    ``kl(q || .)`` increases on ``[q, 1]`` from 0 to infinity (for ``q < 1``), so the inverse
-    exists and is unique; 100 bisection steps reach machine precision in float32 and float64.
+    $\mathrm{kl}(q \,\|\, \cdot)$ increases on $[q, 1]$ from 0 to infinity (for $q < 1$), so
+    the inverse exists and is unique; 100 bisection steps reach machine precision in float32
+    and float64.
+
+    Args:
+      q: an error rate in $[0, 1]$.
+      c: a budget in bits, $\ge 0$ (broadcast with ``q``).
+
+    Returns:
+      The error rate $p$ (a fraction), the broadcast shape.
+
+    References:
+      J. Langford, "Tutorial on practical prediction theory for classification", JMLR, 2005.
     """
     _check_fraction(q, "q")
     _check_nonnegative(c, "c")
@@ -122,16 +145,51 @@ def _validate(train_error, code_bits, m, delta, bits_name: str = "code_bits") ->
 
 
 def occam_bound(train_error, code_bits, m, delta) -> jax.Array:
-    """Occam bound, kl form: the true error of a hypothesis described in ``code_bits`` bits
-    by a prefix code, with ``train_error`` on ``m`` i.i.d. examples, is at most the returned
-    value with probability ``>= 1 - delta`` (Langford 2005, Thm. 4.1)."""
+    r"""Occam bound, kl form: an upper bound on the true error of a hypothesis described in
+    ``code_bits`` bits.
+
+    With probability $\ge 1 - \delta$ over $m$ i.i.d. examples, every hypothesis $h$ of a
+    prefix code fixed before the data, with training error $q$ and code length $L$ bits, has
+    true error $p \le \mathrm{kl}^{-1}\big(q,\ (L + \log_2(1/\delta)) / m\big)$
+    (`kl_inverse`).
+
+    Args:
+      train_error: the training error $q$, a fraction.
+      code_bits: the hypothesis's code length $L$ in bits.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+
+    Returns:
+      The bound on the true error (a fraction).
+
+    References:
+      J. Langford, "Tutorial on practical prediction theory for classification", JMLR, 2005,
+      Thm. 4.1.
+    """
     _validate(train_error, code_bits, m, delta)
     return kl_inverse(train_error, _complexity_nats(code_bits, delta, m) / _LN2)
 
 
 def occam_bound_hoeffding(train_error, code_bits, m, delta) -> jax.Array:
-    """Occam bound, Hoeffding form: ``train_error + sqrt((L ln 2 + ln(1/delta)) / (2 m))``,
-    capped at 1 (Blumer et al. 1987)."""
+    r"""Occam bound, Hoeffding form: looser than `occam_bound`, in closed form.
+
+    $p \le \min\!\Big(1,\ q + \sqrt{(L \ln 2 + \ln(1/\delta)) / (2m)}\Big)$ for a
+    hypothesis of $L$ bits (``code_bits``) with training error $q$ on $m$ examples, with
+    probability $\ge 1 - \delta$.
+
+    Args:
+      train_error: the training error $q$, a fraction.
+      code_bits: the hypothesis's code length $L$ in bits.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+
+    Returns:
+      The bound on the true error (a fraction).
+
+    References:
+      A. Blumer, A. Ehrenfeucht, D. Haussler, M. K. Warmuth, "Occam's razor", Information
+      Processing Letters, 1987.
+    """
     _validate(train_error, code_bits, m, delta)
     slack = jnp.sqrt(_complexity_nats(code_bits, delta, m) / 2)
     return jnp.minimum(jnp.asarray(train_error) + slack, 1.0)
@@ -143,9 +201,26 @@ def _pac_bayes_nats(kl_bits, m, delta):
 
 
 def mcallester_bound(train_error, kl_bits, m, delta) -> jax.Array:
-    """PAC-Bayes (McAllester 1999, with Maurer's 2004 constant): expected error of the Gibbs
-    classifier ``Q`` is at most ``q + sqrt((KL ln 2 + ln(2 sqrt(m) / delta)) / (2 m))``,
-    capped at 1; ``kl_bits = KL(Q || P)`` in bits, ``q`` its expected training error."""
+    r"""PAC-Bayes bound of McAllester (with Maurer's constant) on a Gibbs classifier's error.
+
+    With probability $\ge 1 - \delta$, for every posterior $Q$, the expected error of the Gibbs
+    classifier is $p \le \min\!\Big(1,\ q + \sqrt{(\mathrm{KL} \ln 2 + \ln(2\sqrt{m}/\delta))
+    / (2m)}\Big)$, with $\mathrm{KL} = \mathrm{KL}(Q \,\|\, P)$ in bits and $q$ the expected
+    training error.
+
+    Args:
+      train_error: $q$, the Gibbs classifier's expected training error.
+      kl_bits: $\mathrm{KL}(Q \,\|\, P)$ in bits, $P$ a prior fixed before the data.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+
+    Returns:
+      The bound on the expected true error (a fraction).
+
+    References:
+      D. McAllester, "PAC-Bayesian model averaging", COLT 1999; A. Maurer, "A note on the PAC
+      Bayesian theorem", 2004.
+    """
     _validate(train_error, kl_bits, m, delta, "kl_bits")
     return jnp.minimum(
         jnp.asarray(train_error) + jnp.sqrt(_pac_bayes_nats(kl_bits, m, delta) / 2), 1.0
@@ -153,18 +228,50 @@ def mcallester_bound(train_error, kl_bits, m, delta) -> jax.Array:
 
 
 def maurer_bound(train_error, kl_bits, m, delta) -> jax.Array:
-    """PAC-Bayes-kl (Maurer, "A note on the PAC Bayesian theorem", 2004; Seeger 2002):
-    ``kl(q || p) <= (KL ln 2 + ln(2 sqrt(m) / delta)) / m``, inverted."""
+    r"""PAC-Bayes-kl bound (Maurer, Seeger) on a Gibbs classifier's error.
+
+    With probability $\ge 1 - \delta$, for every posterior $Q$:
+    $\mathrm{kl}(q \,\|\, p) \le (\mathrm{KL}(Q \,\|\, P) + \log_2(2\sqrt{m}/\delta)) / m$
+    in bits, returned inverted: $p \le \mathrm{kl}^{-1}(q, \cdot)$ (`kl_inverse`).
+
+    Args:
+      train_error: $q$, the Gibbs classifier's expected training error.
+      kl_bits: $\mathrm{KL}(Q \,\|\, P)$ in bits, $P$ a prior fixed before the data.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+
+    Returns:
+      The bound on the expected true error (a fraction).
+
+    References:
+      A. Maurer, "A note on the PAC Bayesian theorem", 2004; M. Seeger, "PAC-Bayesian
+      generalisation error bounds for Gaussian process classification", JMLR, 2002.
+    """
     _validate(train_error, kl_bits, m, delta, "kl_bits")
     return kl_inverse(train_error, _pac_bayes_nats(kl_bits, m, delta) / _LN2)
 
 
 def catoni_bound(train_error, kl_bits, m, delta, c_grid=None) -> jax.Array:
-    """Catoni's PAC-Bayes bound (Catoni 2007, Thm. 1.2.6), minimized over ``C`` in ``c_grid``
-    (default ``2^-3 .. 2^6``, 10 values) with a union bound: each ``C`` is checked at
-    ``delta / len(c_grid)``.
+    r"""Catoni's PAC-Bayes bound on a Gibbs classifier's error, minimized over a grid of $C$.
 
-    ``p <= (1 - exp(-C q - (KL ln 2 + ln(|grid| / delta)) / m)) / (1 - exp(-C))``.
+    $p \le \dfrac{1 - \exp\!\big(-C q - (\mathrm{KL} \ln 2 + \ln(G/\delta)) / m\big)}
+    {1 - \exp(-C)}$, minimized over the $G$ values of $C$ in ``c_grid`` (default
+    $2^{-3}, \ldots, 2^{6}$, 10 values) with a union bound: each $C$ is checked at
+    $\delta / G$. $\mathrm{KL}$ in bits.
+
+    Args:
+      train_error: $q$, the Gibbs classifier's expected training error.
+      kl_bits: $\mathrm{KL}(Q \,\|\, P)$ in bits, $P$ a prior fixed before the data.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+      c_grid: positive values of $C$, a 1-D array.
+
+    Returns:
+      The bound on the expected true error (a fraction), capped at 1.
+
+    References:
+      O. Catoni, *PAC-Bayesian supervised classification*, IMS Lecture Notes, 2007,
+      Thm. 1.2.6.
     """
     _validate(train_error, kl_bits, m, delta, "kl_bits")
     grid = jnp.asarray(
@@ -179,27 +286,65 @@ def catoni_bound(train_error, kl_bits, m, delta, c_grid=None) -> jax.Array:
 
 
 def grid_search_bits(grid_size: int) -> float:
-    """Bits to name one of ``grid_size`` hyperparameter settings chosen after looking at the
-    data: ``log2 grid_size``. Add them to the code length before computing a bound."""
+    r"""Bits to name one of ``grid_size`` hyperparameter settings chosen after looking at the data.
+
+    $L = \log_2 G$ for a grid of $G$ settings. Add them to the code length before computing a
+    bound (a union bound over the grid).
+
+    Args:
+      grid_size: $G \ge 1$.
+
+    Returns:
+      Bits (a Python float).
+
+    References:
+      J. Langford, "Tutorial on practical prediction theory for classification", JMLR, 2005.
+    """
     if not isinstance(grid_size, int) or grid_size < 1:
         raise ValueError(f"grid_size must be a positive integer; got {grid_size!r}")
     return math.log2(grid_size)
 
 
 def chosen_index_bits(index) -> jax.Array:
-    """Bits to name the chosen index ``0, 1, 2, ...`` of an unbounded search with Rissanen's
-    universal code ``log* (index + 1)``: small indices are cheap, none is forbidden."""
+    r"""Bits to name the chosen index $i = 0, 1, 2, \ldots$ of an unbounded search.
+
+    $L = \log_2 c + \log^*(i + 1)$, Rissanen's universal code (`mdl.codes.log_star_bits`):
+    small indices are cheap, none is forbidden.
+
+    Args:
+      index: integers $\ge 0$, any shape.
+
+    Returns:
+      Bits, the shape of ``index``.
+
+    References:
+      J. Rissanen, "A universal prior for integers and estimation by minimum description
+      length", Annals of Statistics, 1983.
+    """
     return log_star_bits(jnp.asarray(index) + 1)
 
 
 def code_length_bound(train_bits_per_example, max_bits, code_bits, m, delta) -> jax.Array:
-    """Bound on the expected test code length (bits per example) of a model described in
-    ``code_bits`` bits, for per-example code lengths in ``[0, max_bits]``.
+    r"""Bound on the expected test code length, in bits per example, of a model described in
+    ``code_bits`` bits, for per-example code lengths in $[0, B]$.
 
-    Rescaled to [0, 1], a bounded loss concentrates at least as fast as a Bernoulli one
-    (Maurer 2004, Lemma 3), so the Occam kl bound applies to its mean:
-    ``max_bits * kl_inverse(train / max_bits, (L ln 2 + ln(1/delta)) / m)``. Clip per-example
-    lengths (e.g. mix the model with a uniform code) to make ``max_bits`` finite.
+    Rescaled to $[0, 1]$, a bounded loss concentrates at least as fast as a Bernoulli one, so
+    the Occam kl bound applies to its mean:
+    $B\, \mathrm{kl}^{-1}\big(\bar L_{\text{train}} / B,\ (L + \log_2(1/\delta)) / m\big)$.
+    Clip per-example lengths (e.g. mix the model with a uniform code) to make $B$ finite.
+
+    Args:
+      train_bits_per_example: $\bar L_{\text{train}}$, the mean training code length in bits.
+      max_bits: $B > 0$, the largest per-example code length.
+      code_bits: the model's code length $L$ in bits.
+      m: the number of training examples.
+      delta: the confidence parameter, in $(0, 1)$.
+
+    Returns:
+      The bound on the expected test code length, in bits per example.
+
+    References:
+      A. Maurer, "A note on the PAC Bayesian theorem", 2004, Lemma 3.
     """
     values = concrete(max_bits)
     if values is not None and (values <= 0).any():

@@ -53,24 +53,64 @@ def bit_length(n) -> jax.Array:
 
 
 def elias_gamma_bits(n) -> jax.Array:
-    """Elias gamma code length ``2 floor(log2 n) + 1`` bits (Elias 1975)."""
+    r"""Elias gamma code length of integers $n \ge 1$, in bits.
+
+    $L(n) = 2 \lfloor \log_2 n \rfloor + 1$: the binary digits of $n$ preceded by one zero
+    fewer than their count. `mdl.codec.encode_elias_gamma` writes these codewords.
+
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer (float32), the shape of ``n``.
+
+    References:
+      P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+      Inf. Theory, 1975.
+    """
     n = _positive_ints(n)
     return (2 * bit_length(n) - 1).astype(jnp.float32)
 
 
 def elias_delta_bits(n) -> jax.Array:
-    """Elias delta code length ``floor(log2 n) + 2 floor(log2(floor(log2 n) + 1)) + 1`` bits."""
+    r"""Elias delta code length of integers $n \ge 1$, in bits.
+
+    $L(n) = \lfloor \log_2 n \rfloor + 2 \lfloor \log_2(\lfloor \log_2 n \rfloor + 1) \rfloor + 1$:
+    the length of $n$'s binary digits in Elias gamma, then those digits without the leading 1.
+    `mdl.codec.encode_elias_delta` writes these codewords.
+
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer (float32), the shape of ``n``.
+
+    References:
+      P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+      Inf. Theory, 1975.
+    """
     n = _positive_ints(n)
     length = bit_length(n)
     return (length + 2 * bit_length(length) - 2).astype(jnp.float32)
 
 
 def elias_omega_bits(n) -> jax.Array:
-    """Elias omega (recursive) code length in bits.
+    r"""Elias omega (recursive) code length of integers $n \ge 1$, in bits.
 
-    ``n`` is written in binary, preceded by its length minus one written the same way, and so on
-    down to 1, then a terminating 0: ``L(n) = 1 + sum_k bit_length(k)`` over the chain
-    ``k_0 = n, k_{i+1} = bit_length(k_i) - 1`` while ``k_i > 1``.
+    $n$ is written in binary, preceded by its length minus one written the same way, and so on
+    down to 1, then a terminating 0: $L(n) = 1 + \sum_i \operatorname{bit\_length}(k_i)$ over
+    the chain $k_0 = n$, $k_{i+1} = \operatorname{bit\_length}(k_i) - 1$ while $k_i > 1$.
+    `mdl.codec.encode_elias_omega` writes these codewords.
+
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer (float32), the shape of ``n``.
+
+    References:
+      P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+      Inf. Theory, 1975.
     """
     n = _positive_ints(n)
     total = jnp.ones_like(n)
@@ -94,21 +134,44 @@ def log_star(n) -> jax.Array:
 
 
 def log_star_bits(n) -> jax.Array:
-    """Rissanen's universal code length ``log2 c + log*(n)`` bits, ``c = 2.865064`` (1983).
+    r"""Rissanen's universal code length of integers $n \ge 1$, in bits.
 
-    Including ``log2 c`` makes ``2^-L(n)`` sum to one over ``n >= 1``: it is a proper code,
-    not just a growth rate, so it can be added to other code lengths.
+    $L(n) = \log_2 c + \log^* n$, where $\log^* n = \log_2 n + \log_2 \log_2 n + \cdots$
+    over its positive terms and $c = 2.865064$ (`LOG_STAR_NORMALIZER`). Including
+    $\log_2 c$ makes $2^{-L(n)}$ sum to one over $n \ge 1$: it is a proper code, not just a
+    growth rate, so it can be added to other code lengths.
+
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer, the shape of ``n``.
+
+    References:
+      J. Rissanen, "A universal prior for integers and estimation by minimum description
+      length", Annals of Statistics, 1983.
     """
     n = _positive_ints(n)
     return math.log2(LOG_STAR_NORMALIZER) + log_star(n)
 
 
 def log2_binomial(n, k) -> jax.Array:
-    """``log2 C(n, k)`` in bits: the cost of saying which ``k`` of ``n`` positions are chosen.
+    r"""The code length of a choice of $k$ positions among $n$, in bits.
 
-    Computed as ``-log(n + 1) - log B(n - k + 1, k + 1)``: the log-beta function avoids the
+    $L = \log_2 \binom{n}{k}$, computed as
+    $(-\ln(n + 1) - \ln B(n - k + 1, k + 1)) / \ln 2$: the log-beta function avoids the
     cancellation of three large log-gammas, so the result is accurate to the working precision
-    relative to itself (about 1e-7 in float32), not to ``log Gamma(n)``.
+    relative to itself (about 1e-7 in float32), not to $\ln \Gamma(n)$.
+
+    Args:
+      n: integers $\ge 0$.
+      k: integers with $0 \le k \le n$ (broadcast with ``n``).
+
+    Returns:
+      Bits, the broadcast shape.
+
+    References:
+      T. M. Cover, "Enumerative source encoding", IEEE Trans. Inf. Theory, 1973.
     """
     n_values = check_integer_array(n, "n", minimum=0)
     k_values = check_integer_array(k, "k", minimum=0)
@@ -122,7 +185,19 @@ def log2_binomial(n, k) -> jax.Array:
 
 
 def uniform_bits(num_symbols) -> jax.Array:
-    """``log2 K`` bits: the code length of one of ``K`` equally likely symbols."""
+    r"""The code length of one of $K$ equally likely symbols, in bits.
+
+    $L = \log_2 K$.
+
+    Args:
+      num_symbols: $K \ge 1$, any shape.
+
+    Returns:
+      Bits, the shape of ``num_symbols``.
+
+    References:
+      R. V. L. Hartley, "Transmission of information", Bell System Technical Journal, 1928.
+    """
     check_integer_array(num_symbols, "num_symbols", minimum=1)
     check_positive(num_symbols, "num_symbols")
     return jnp.log2(jnp.asarray(num_symbols, dtype=jnp.result_type(float)))
