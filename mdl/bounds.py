@@ -175,16 +175,7 @@ def occam_bound_hoeffding(train_error, code_bits, m, delta) -> jax.Array:
 
     $p \le \min\!\Big(1,\ q + \sqrt{(L \ln 2 + \ln(1/\delta)) / (2m)}\Big)$ for a
     hypothesis of $L$ bits (``code_bits``) with training error $q$ on $m$ examples, with
-    probability $\ge 1 - \delta$.
-
-    Args:
-      train_error: the training error $q$, a fraction.
-      code_bits: the hypothesis's code length $L$ in bits.
-      m: the number of training examples.
-      delta: the confidence parameter, in $(0, 1)$.
-
-    Returns:
-      The bound on the true error (a fraction).
+    probability $\ge 1 - \delta$. Arguments and result (a fraction) as in `occam_bound`.
 
     References:
       A. Blumer, A. Ehrenfeucht, D. Haussler, M. K. Warmuth, "Occam's razor", Information
@@ -233,15 +224,7 @@ def maurer_bound(train_error, kl_bits, m, delta) -> jax.Array:
     With probability $\ge 1 - \delta$, for every posterior $Q$:
     $\mathrm{kl}(q \,\|\, p) \le (\mathrm{KL}(Q \,\|\, P) + \log_2(2\sqrt{m}/\delta)) / m$
     in bits, returned inverted: $p \le \mathrm{kl}^{-1}(q, \cdot)$ (`kl_inverse`).
-
-    Args:
-      train_error: $q$, the Gibbs classifier's expected training error.
-      kl_bits: $\mathrm{KL}(Q \,\|\, P)$ in bits, $P$ a prior fixed before the data.
-      m: the number of training examples.
-      delta: the confidence parameter, in $(0, 1)$.
-
-    Returns:
-      The bound on the expected true error (a fraction).
+    Arguments and result (a fraction) as in `mcallester_bound`.
 
     References:
       A. Maurer, "A note on the PAC Bayesian theorem", 2004; M. Seeger, "PAC-Bayesian
