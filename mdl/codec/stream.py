@@ -162,10 +162,23 @@ def _decode(
 
 
 def encode_symbols(symbols, model) -> bytes:
-    """Code integer ``symbols`` (any shape) against ``model`` into an mdl container (kind SYMS).
+    r"""Code integer ``symbols`` (any shape) against ``model`` into an mdl container (kind SYMS).
 
-    ``model`` is a probability vector ``[K]``, a matrix ``[n, K]`` (one row per symbol, then
-    ``symbols`` has shape ``[n]``), or a discretized prior (``mdl.codes.priors``).
+    The file's length in bits, $8 \cdot$ ``len(bytes)``, is the information content
+    $\sum_i -\log_2 P(s_i)$ plus the rANS coder's state and sentinel and the container's
+    header and checksums (tested: within 64 bits plus 0.1%, besides the header).
+
+    Args:
+      symbols: integers, any shape.
+      model: a probability vector ``[K]``, a matrix ``[n, K]`` (one row per symbol, then
+        ``symbols`` has shape ``[n]``), or a discretized prior (``mdl.codes.priors``).
+
+    Returns:
+      The file's bytes.
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS; coded by the ``constriction``
+      package).
     """
     return _encode("SYMS", symbols, model, "symbols")
 
@@ -196,12 +209,23 @@ def _label_rows(probs, name: str = "probs") -> rans.Rows:
 
 
 def encode_labels(probs, labels, *, kind: str = "LABL") -> bytes:
-    """Code class ``labels`` ``[n]`` given a model's predictive ``probs`` ``[n, K]`` (kind LABL).
+    r"""Code class ``labels`` ``[n]`` given a model's predictive ``probs`` ``[n, K]`` (kind LABL).
 
-    This is L(D | params) made real: ``8 * len(bytes)`` exceeds ``sum_i -log2 probs[i, y_i]``
-    by the coder's few words and the container header. Rows must sum to one (1e-4). ``kind``
-    names what the labels are (the binary labels of `mdl.codec.targets` are ``"BERN"``),
-    so a file of one kind is never read as another.
+    This is $L(D \mid \text{params})$ made real: the file's $8 \cdot$ ``len(bytes)`` bits
+    exceed $\sum_i -\log_2 p_i(y_i)$ by the coder's few words and the container header.
+
+    Args:
+      probs: predictive probabilities ``[n, K]``; rows must sum to one (to 1e-4).
+      labels: integer classes ``[n]`` in ``[0, K)``.
+      kind: what the labels are (the binary labels of `mdl.codec.targets` are ``"BERN"``),
+        so a file of one kind is never read as another.
+
+    Returns:
+      The file's bytes; `decode_labels` reads them back given the same ``probs``.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", 1978 (the data part of a two-part
+      code); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
     """
     return _encode(kind, labels, _label_rows(probs), "labels", "probs")
 

@@ -272,7 +272,7 @@ def prequential(
     test: tuple | None = None,
     **options,
 ) -> DescriptionLength:
-    """The prequential code length of labels ``y`` given inputs ``x`` (module doc), in bits.
+    r"""The prequential code length of labels ``y`` given inputs ``x`` (module doc), in bits.
 
     Args:
       model_fn: ``rngs -> fresh model``; every chunk model starts from ``model_fn(Rngs(seed))``.
@@ -291,6 +291,16 @@ def prequential(
     ``file_overhead``, so the total is the size of `encode_prequential`'s file (written
     and measured here); ``details`` has the per-chunk table (boundaries, bits, bits per label,
     temperature).
+
+    In bits: $L = t_0 \log_2 K + \sum_{s \ge 1} \sum_{t_{s-1} \le i < t_s}
+    -\log_2 p_{\hat\theta_s}(y_i \mid x_i)$ plus the file's overhead, with $\hat\theta_s$
+    trained on the first $t_{s-1}$ examples.
+
+    References:
+      A. P. Dawid, "Present position and potential developments: the prequential approach",
+      JRSS A, 1984; J. Rissanen, "Universal coding, information, prediction, and estimation",
+      IEEE Trans. Inf. Theory, 1984; L. Blier and Y. Ollivier, "The description length of deep
+      learning models", NeurIPS 2018.
     """
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)

@@ -148,7 +148,7 @@ def two_part(
     test: tuple | None = None,
     verify: bool = True,
 ) -> DescriptionLength:
-    """The two-part description length of targets ``y`` given inputs ``x``, in real bytes.
+    r"""The two-part description length of targets ``y`` given inputs ``x``, in real bytes.
 
     Args:
       model: a Flax NNX model (a classifier ``model(x) -> logits [n, K]`` by default), trained.
@@ -175,6 +175,13 @@ def two_part(
     the data code and train (and test) accuracy or error. ``num_examples`` and ``num_classes`` count
     what the uniform code would code: examples and classes, real tokens and the vocabulary,
     binary labels and 2, or values and the bins of the data's window.
+
+    In bits: $L = L_{\text{structure}} + L(\text{params}) + L(y \mid x, \text{params})$, each
+    part the length of bytes written and decoded here.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978; P. Grunwald,
+      *The Minimum Description Length Principle*, MIT Press, 2007.
     """
     compressor = compressor or float32_baseline()
     code = default_data_code(y) if data_code is None else as_data_code(data_code)

@@ -132,7 +132,7 @@ def variational(
     test: tuple | None = None,
     progress: bool = False,
 ) -> tuple[DescriptionLength, GaussianPosterior]:
-    """Train a mean-field Gaussian posterior on ``(x, y)`` and report its bits-back length.
+    r"""Train a mean-field Gaussian posterior on ``(x, y)`` and report its bits-back length.
 
     The posterior mean starts at ``model``'s parameters, every ``log sigma`` at
     ``init_log_sigma``. Training is `mdl.engine`'s with the
@@ -145,6 +145,15 @@ def variational(
     engine's ``forward`` hook); other models sample whole networks. Returns the report (parts
     ``kl``, ``prior_scales``, ``data``; ``details``: test accuracy of the posterior mean, the
     data term's Monte Carlo standard error) and the posterior.
+
+    In bits (an estimate, no file): $L = \mathrm{KL}(q \,\|\, p) / \ln 2
+    + \mathbb{E}_q\big[\sum_i -\log_2 p(y_i \mid x_i, \theta)\big]$ plus 32 bits per prior
+    scale (see the theory note on bits back).
+
+    References:
+      G. E. Hinton and D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993; L. Blier and Y. Ollivier, "The
+      description length of deep learning models", NeurIPS 2018.
     """
     x, y = check_labelled(x, y)
     if epochs < 1 or samples < 1:
