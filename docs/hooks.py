@@ -73,8 +73,9 @@ def public_names(module_name: str) -> list[str]:
 
 
 def missing_docstrings() -> list[str]:
-    """Every public name (``module.name``) whose object, as griffe reads the source, has no
-    docstring; constants count as documented by a string literal right after them."""
+    """Every public name (``module.name``), and every public method or property of a public
+    class, whose object, as griffe reads the source, has no docstring; constants count as
+    documented by a string literal right after them."""
     import griffe
 
     package = griffe.load("mdl", search_paths=[str(ROOT)], resolve_aliases=True)
@@ -91,6 +92,16 @@ def missing_docstrings() -> list[str]:
                     continue  # a subpackage: documented on its own page
                 if target.docstring is None or not target.docstring.value.strip():
                     missing.append(f"{module_name}.{name}")
+                if target.is_class:  # its public methods and properties, defined on it
+                    for member_name, member in target.members.items():
+                        if member_name.startswith("_") or member.is_alias:
+                            continue
+                        documented = member.docstring is not None and member.docstring.value
+                        if not documented and (
+                            member.is_function
+                            or (member.is_attribute and "property" in member.labels)
+                        ):
+                            missing.append(f"{module_name}.{name}.{member_name}")
     return missing
 
 

@@ -300,6 +300,9 @@ class LabelChunkDecoder:
         return self.sizes[done] if done < len(self.sizes) else None
 
     def decode(self, probs) -> np.ndarray:
+        """The next chunk's labels (int64 ``[next_size]``), decoded with its predictive
+        ``probs`` ``[next_size, K]``; CodecError when every chunk is decoded already or the
+        bytes do not match."""
         size = self.next_size
         if size is None:
             raise CodecError("all chunks are already decoded")

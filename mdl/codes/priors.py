@@ -58,6 +58,8 @@ class DiscretizedLaplace(NamedTuple):
     scale: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         return _bin_log_mass(LAPLACE, self.loc, self.scale, k)
 
 
@@ -68,6 +70,8 @@ class DiscretizedGaussian(NamedTuple):
     scale: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         return _bin_log_mass(GAUSSIAN, self.loc, self.scale, k)
 
 
@@ -78,6 +82,8 @@ class DiscretizedLogistic(NamedTuple):
     scale: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         return _bin_log_mass(LOGISTIC, self.loc, self.scale, k)
 
 
@@ -94,6 +100,8 @@ class DiscretizedMixture(NamedTuple):
     components: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         check_finite(self.logits, "logits")
         log_weights = jax.nn.log_softmax(jnp.asarray(self.logits), axis=-1)
         k = jnp.asarray(k)
@@ -111,6 +119,8 @@ class SpikeAndSlab(NamedTuple):
     slab: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         check_finite(self.spike_logit, "spike_logit")
         k = jnp.asarray(k)
         log_spike = jax.nn.log_sigmoid(self.spike_logit)
@@ -126,6 +136,8 @@ class DiscretizedUniform(NamedTuple):
     half_width: Any
 
     def log_pmf(self, k):
+        r"""$\ln P(k)$ in nats for integer bins ``k`` (elementwise); `bits` gives
+        $-\log_2 P(k)$, the code length in bits."""
         check_finite(self.half_width, "half_width")
         half = jnp.asarray(self.half_width)
         k = jnp.asarray(k)

@@ -43,14 +43,17 @@ class DescriptionLength:
 
     @property
     def total_bits(self) -> float:
+        """The total description length in bits: the sum of ``parts``."""
         return float(sum(self.parts.values()))
 
     @property
     def bits_per_example(self) -> float:
+        """``total_bits / num_examples``: bits per example."""
         return self.total_bits / self.num_examples
 
     @property
     def uniform_bits(self) -> float:
+        r"""The uniform code's length $n \log_2 K$ in bits, the baseline of `ratio_to_uniform`."""
         return self.num_examples * math.log2(self.num_classes)
 
     @property
@@ -59,6 +62,7 @@ class DescriptionLength:
         return self.total_bits / self.uniform_bits
 
     def to_json(self) -> dict:
+        """The report as a JSON-ready dict (parts in bits as floats); `from_json` reads it."""
         return {
             "method": self.method,
             "parts": {k: float(v) for k, v in self.parts.items()},
@@ -74,6 +78,7 @@ class DescriptionLength:
 
     @classmethod
     def from_json(cls, obj: dict | str) -> DescriptionLength:
+        """The report `to_json` wrote, from the dict or its JSON text."""
         if isinstance(obj, str):
             obj = json.loads(obj)
         return cls(

@@ -220,6 +220,8 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, table: dict, source: str = "config") -> SweepConfig:
+        """A config from a dict of its fields (TOML or JSON); unknown keys are refused, named
+        with ``source``."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(table) - known)
         if unknown:
