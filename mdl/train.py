@@ -67,18 +67,45 @@ def fit(
     keep_best: bool = False,
     progress: bool = True,
 ) -> FitResult:
-    """Train ``model`` on ``data`` to minimize data bits + beta x model bits (see module doc).
+    r"""Train ``model`` on ``data`` to minimize data bits + beta x model bits (see module doc).
 
-    ``data_code`` codes the targets (default: categorical for one label per example, next-token
-    for integer sequences; pass ``discretized_gaussian(bin_width)`` and the like for real
-    targets). ``optimizer`` (default Adam 1e-3) moves the model's parameters and
-    ``compressor_optimizer`` (default: the same transformation) the compressor's learned state;
-    give a non-decaying one when ``optimizer`` decays weights (`mdl.engine.optimizer_for`).
+    The objective, in bits for the whole training set, is
+    $\sum_{i} L(y_i \mid x_i; \theta) + \beta_t \cdot L(\theta)$, with $L(\theta)$ the
+    compressor's ``bits`` and $\beta_t$ ramping from 0 to ``beta``; at ``beta = 1`` it is the
+    two-part code length.
 
-    Returns the model (with trained, relaxed parameters), the parameters, the compressor state,
-    a history with, per evaluation: epoch, beta, model_bits (estimate), train_data_bits,
-    test_data_bits, train_error, test_error, total_bits, seconds; and the compressor and data
-    code it trained with.
+    Args:
+      model: any Flax NNX module whose state is ``nnx.Param``.
+      data: a `mdl.data.Dataset` (train and test arrays).
+      compressor: how the parameters are described (default: float32, 32 bits each).
+      cstate: the compressor's initial state (default: ``compressor.init``).
+      data_code: how the targets are coded (default: categorical for one label per example,
+        next-token for integer sequences; pass ``discretized_gaussian(bin_width)`` and the like
+        for real targets).
+      optimizer: moves the model's parameters (default Adam 1e-3).
+      compressor_optimizer: moves the compressor's learned state (default: the same
+        transformation); give a non-decaying one when ``optimizer`` decays weights
+        (`mdl.engine.optimizer_for`).
+      epochs: passes over the training set.
+      batch_size: examples per step (the remainder of each permutation sits the epoch out).
+      beta: the weight on the model's bits.
+      warmup_fraction: the fraction of the steps over which $\beta_t$ ramps up.
+      key: PRNG key for the compressor's initialization, batch order and training noise
+        (default ``jax.random.key(0)``).
+      eval_every: epochs between evaluations (history entries).
+      keep_best: return the evaluation with the smallest total instead of the last.
+      progress: show a progress bar.
+
+    Returns:
+      A `FitResult`: the model (with trained, relaxed parameters), the parameters, the
+      compressor state, a history with, per evaluation: epoch, beta, model_bits (estimate),
+      train_data_bits, test_data_bits, train_error, test_error, total_bits (all in bits),
+      seconds; and the compressor and data code it trained with.
+
+    References:
+      G. E. Hinton and D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993; P. Grunwald, *The Minimum Description
+      Length Principle*, 2007.
     """
     if epochs < 1 or eval_every < 1:
         raise ValueError(f"epochs and eval_every must be >= 1; got {epochs}, {eval_every}")

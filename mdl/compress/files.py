@@ -97,15 +97,34 @@ def save_compressed(
     *,
     compact: bool = False,
 ) -> int:
-    """Write `encode_compressed`'s bytes atomically to ``path``; returns their size in
-    bytes (``8 x`` that is the model's real code length)."""
+    """Write `encode_compressed`'s bytes atomically to ``path``.
+
+    Args:
+      path: the file to write (replaced atomically: temp file, fsync, rename).
+      model: the trained Flax NNX model.
+      compressor: the compressor it was trained with.
+      cstate: the compressor's state.
+      compact: write a compact MODC file (no names, shapes or architecture; the reader passes
+        a template model) instead of a self-describing MODL file.
+
+    Returns:
+      The file's size in bytes; ``8 x`` that is the model's real code length in bits.
+    """
     data = encode_compressed(model, compressor, cstate, compact=compact)
     write_bytes_atomic(path, data)
     return len(data)
 
 
 def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) -> nnx.Module:
-    """Read a file `save_compressed` wrote (see `decode_compressed`)."""
+    """Read a file `save_compressed` wrote (see `decode_compressed`).
+
+    Args:
+      path: the file.
+      model: a template model of the same architecture, required for compact (MODC) files.
+
+    Returns:
+      The model with the file's hard weights, bit for bit.
+    """
     try:
         return decode_compressed(Path(path).read_bytes(), model)
     except ValueError as error:
