@@ -224,7 +224,13 @@ def quantizer(
     mixture_components: int = 3,
     step_groups: int = 1,
 ) -> Compressor:
-    """Quantize the selected leaves with learned steps and a learned discretized prior.
+    r"""Quantize the selected leaves with learned steps and a learned discretized prior.
+
+    A weight is stored as an integer bin $k = \operatorname{round}(w / s)$ with learned step
+    $s$; its code length is $-\log_2 P(k)$ bits under the discretized prior $P$ (for the
+    spike priors, $P(0) = \pi + (1 - \pi) Q(0)$), so ``bits`` is
+    $\sum_j -\log_2 P(k_j)$ plus 32 bits per learned scalar (steps, prior parameters): the
+    length of ``finalize``'s file less its fixed header.
 
     Args:
       select: which leaves (regex on the path, predicate, or None for all ``ndim >= 2``);
@@ -238,6 +244,14 @@ def quantizer(
       mixture_components: components of the ``"mixture"`` prior (soft weight-sharing: a
         learned mixture of discretized Gaussians, Ullrich, Meeds, Welling, "Soft weight-sharing
         for neural network compression", ICLR 2017), the first centered at zero.
+
+    Returns:
+      A `Compressor` (``init / apply / hard / bits / finalize / advance / labels``).
+
+    References:
+      K. Ullrich, E. Meeds, M. Welling, "Soft weight-sharing for neural network compression",
+      ICLR 2017; Y. Bengio, N. Leonard, A. Courville, "Estimating or propagating gradients
+      through stochastic neurons", 2013 (the straight-through estimator).
     """
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}; got {prior!r}")
