@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.smoke:  # all 60,000 examples (the bound needs them), a small, short run
-        args.channels, args.hidden, args.epochs, args.beta = "4,8", 16, 2, 3.0
+        args.channels, args.hidden, args.epochs, args.beta = "4,8", 16, 1, 3.0
     try:
         channels = [int(c) for c in args.channels.split(",")]
     except ValueError:
