@@ -129,16 +129,17 @@ class _Group:
             self.graphdef, self.compressor, code, self.optimizer, self.n_train, warmup
         )
         self.per_point_targets = any(f > 0 for f in config.label_noise)
+        # XLA:CPU slows convolutions twice over: inside a while loop (so no lax.scan epoch) and
+        # vmapped with one kernel per point, as grouped convolutions, about 3x slower per point
+        # than one point at a time (LeNet-5 on 2 cores: 0.34 s against 0.12 s per point-step),
+        # so there a chunk is one point per device.
+        self.one_point_per_device = _convolutional_on_cpu(template)
         self.epoch = make_points_epoch(
             self.step,
             config.batch_size,
             targets_per_point=self.per_point_targets,
-            scan=_use_scan(config, template),
+            scan=not self.one_point_per_device if config.scan is None else config.scan,
         )
-        # Vmapped convolutions with one kernel per point become grouped convolutions, which
-        # XLA:CPU runs about 3x slower per point than one point at a time (LeNet-5 on 2 cores:
-        # 0.34 s against 0.12 s per point-step), so there a chunk is one point per device.
-        self.one_point_per_device = _convolutional_on_cpu(template)
         self.hard = jax.jit(jax.vmap(self.compressor.hard))
         self.model_bits = jax.jit(jax.vmap(self.compressor.bits))
 
@@ -170,12 +171,6 @@ class _Group:
 def _convolutional_on_cpu(model: nnx.Module) -> bool:
     convolutional = any(isinstance(m, nnx.Conv) for _, m in nnx.iter_graph(model))
     return convolutional and jax.default_backend() == "cpu"
-
-
-def _use_scan(config: SweepConfig, model: nnx.Module) -> bool:
-    if config.scan is not None:
-        return config.scan
-    return not _convolutional_on_cpu(model)
 
 
 def _memory_budget_bytes() -> int:
