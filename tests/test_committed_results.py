@@ -67,3 +67,16 @@ def test_char_rnn_text_code_beats_a_uniform_code_and_beta_buys_smaller_models():
         by_beta = sorted((r["beta"], r["model_code_bits"]) for r in records if r["seed"] == seed)
         model_bits = [bits for _, bits in by_beta]
         assert model_bits == sorted(model_bits, reverse=True), by_beta
+
+
+def test_codelength_table_figures_are_the_committed_run():
+    """Every bits figure in experiments/codelength_table.md's table is the committed summary's,
+    rounded as the table prints it."""
+    summary = json.loads((ROOT / "experiments/results/codelength_table/summary.json").read_text())
+    table = (ROOT / "experiments/codelength_table.md").read_text()
+    for key in ("uniform", "float32_two_part", "two_part", "variational", "prequential"):
+        printed = f"{round(summary[f'{key}_bits']):,}"
+        assert f"| {printed} |" in table or f"| **{printed}** |" in table, (key, printed)
+    for key in ("float32_two_part", "two_part", "variational", "prequential"):
+        accuracy = f"{100 * summary[f'{key}_test_accuracy']:.2f}%"
+        assert accuracy in table, (key, accuracy)
