@@ -1,13 +1,15 @@
 """Training-step cost of compression: a quantized (spike-and-slab prior) step against a plain
 cross-entropy step on the same model and batches, in the same run.
 
-    python benchmarks/train_step.py [--smoke] [--model lenet_300_100|lenet5]
+    python benchmarks/train_step.py [--smoke] [--model lenet_300_100|lenet5] [--repeats R]
+        [--steps S]
 
 Both steps are the library's own jitted step (``mdl.engine.make_step``, Adam, beta 1) on
 one batch of 128 MNIST-shaped inputs: float32 parameters against ``quantizer()``. Each is timed
-as the best of 10 repeats of 100 steps after compilation, the repeats alternating between the
-two (this machine's timings drift by 20% from one second to the next). Last line: JSON with
-``slowdown`` (compressed time / plain time), ``plain_step_ms`` and ``compressed_step_ms``.
+as the best of ``R`` repeats (10) of ``S`` steps (100) after compilation, the repeats
+alternating between the two (this machine's timings drift by 20% from one second to the next).
+Last line: JSON with ``slowdown`` (compressed time / plain time), ``plain_step_ms`` and
+``compressed_step_ms``.
 """
 
 from __future__ import annotations
@@ -60,13 +62,17 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="fewer timed steps")
     parser.add_argument("--model", choices=["lenet_300_100", "lenet5"], default="lenet_300_100")
+    parser.add_argument("--repeats", type=int, default=10, help="timed repeats per step")
+    parser.add_argument("--steps", type=int, default=100, help="steps per timed repeat")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.steps < 1:
+        parser.error(f"--repeats and --steps must be >= 1; got {args.repeats}, {args.steps}")
     model = {"lenet_300_100": lenet_300_100, "lenet5": lenet5}[args.model]()
     graphdef, params = split_params(model)
     key = jax.random.key(1)
     xb = jax.random.uniform(key, (128, 28, 28))
     yb = jax.random.randint(key, (128,), 0, 10)
-    steps_per_repeat, repeats = (3, 2) if args.smoke else (100, 10)
+    steps_per_repeat, repeats = (3, 2) if args.smoke else (args.steps, args.repeats)
     steps, carries = {}, {}
     for name, compressor in (("plain", float32_baseline()), ("compressed", quantizer())):
         cstate = compressor.init(params, jax.random.key(0))

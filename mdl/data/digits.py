@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 from mdl.data.dataset import Dataset
@@ -15,11 +19,9 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> Dataset:
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    raw = sklearn_digits()
-    images = (raw.images / 16.0).astype(np.float32)
-    labels = raw.target.astype(np.int64)
+    table = _digits_table()
+    images = (table[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32)
+    labels = table[:, -1].astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = int(round(test_fraction * len(labels)))
     test, train = order[:n_test], order[n_test:]
@@ -32,3 +34,16 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> Dataset:
         input_shape=(8, 8),
         source=f"sklearn.datasets.load_digits (split seed {seed}, test fraction {test_fraction})",
     )
+
+
+def _digits_table() -> np.ndarray:
+    """The ``[1797, 65]`` table (64 pixels, then the label) that
+    ``sklearn.datasets.load_digits`` reads, read from the same file without importing
+    scikit-learn: its import takes about 2 s, twenty times the reading, and is paid by every
+    demo, sweep and test that starts on digits."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the digits data ships inside scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as file:
+        return np.loadtxt(file, delimiter=",", dtype=np.float64)
