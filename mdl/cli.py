@@ -3,6 +3,8 @@
 mdl sweep [--config FILE.toml] [--data NAME] [--smoke] [--out DIR] [--betas ...] ...
 mdl plot RESULTS_DIR
 mdl report RESULTS_DIR
+mdl compress [--method online|two-part] [--force] IN OUT
+mdl decompress [--force] IN OUT
 mdl --version
 """
 
@@ -90,7 +92,110 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("results", type=Path, help="a folder written by `mdl sweep`")
     report = commands.add_parser("report", help="print a results folder's table")
     report.add_argument("results", type=Path, help="a folder written by `mdl sweep`")
+
+    compress = commands.add_parser(
+        "compress",
+        help="compress a file with a character language model (like gzip)",
+        description="Compress any file with a GRU language model over its bytes: 'online' "
+        "learns while it codes and sends no weights; 'two-part' trains first, then sends the "
+        "quantized model and the text coded with it. `mdl decompress` restores the file byte "
+        "for byte on the same machine type and library versions.",
+    )
+    compress.add_argument("input", type=Path, help="file to compress")
+    compress.add_argument("output", type=Path, help="archive to write")
+    compress.add_argument("--method", choices=["online", "two-part"], default="online")
+    compress.add_argument("--hidden", type=int, help="GRU width (default 256)")
+    compress.add_argument("--streams", type=int, help="interleaved streams (default 16)")
+    compress.add_argument("--window", type=int, help="steps per training window (default 8)")
+    compress.add_argument("--learning-rate", type=float, help="Adam's step (default 0.005)")
+    compress.add_argument("--epochs", type=int, help="two-part: training passes (default 4)")
+    compress.add_argument("--beta", type=float, help="two-part: weight of model bits (1)")
+    compress.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    compress.add_argument("--no-progress", action="store_true", help="no progress bar")
+    decompress = commands.add_parser(
+        "decompress", help="restore a file from `mdl compress`'s archive"
+    )
+    decompress.add_argument("input", type=Path, help="archive written by `mdl compress`")
+    decompress.add_argument("output", type=Path, help="file to write")
+    decompress.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    decompress.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    """A tqdm bar in characters with the running bits per character, and its update hook."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, disable=not enabled, desc=desc, unit="char", unit_scale=True)
+
+    def update(done: int, bits: float) -> None:
+        bar.update(done - bar.n)
+        if bits:
+            bar.set_postfix(bpc=f"{bits / max(done, 1):.3f}")
+
+    return bar, update
+
+
+def _text_paths(args) -> bytes:
+    if not args.input.is_file():
+        raise UsageError(f"input {args.input} is not a file")
+    if args.output.exists() and not args.force:
+        raise UsageError(f"output {args.output} exists; pass --force to overwrite it")
+    if args.output.resolve() == args.input.resolve():
+        raise UsageError("input and output are the same file")
+    return args.input.read_bytes()
+
+
+def _compress(args) -> int:
+    from mdl.records import write_bytes_atomic
+    from mdl.textcode import TextCodeSettings, compress_text
+
+    data = _text_paths(args)
+    if not data:
+        raise UsageError(f"input {args.input} is empty; there is nothing to compress")
+    chosen = {
+        "hidden": args.hidden,
+        "streams": args.streams,
+        "window": args.window,
+        "learning_rate": args.learning_rate,
+        "epochs": args.epochs,
+        "beta": args.beta,
+    }
+    try:
+        settings = TextCodeSettings(
+            method=args.method, **{k: v for k, v in chosen.items() if v is not None}
+        )
+    except ValueError as error:
+        raise UsageError(error) from error
+    bar, update = _progress_bar(len(data), not args.no_progress, f"compress ({args.method})")
+    start = time.perf_counter()
+    archive = compress_text(data, settings, progress=update, log=bar.write)
+    bar.close()
+    write_bytes_atomic(args.output, archive)
+    seconds = time.perf_counter() - start
+    print(
+        f"{args.input}: {len(data):,} bytes -> {args.output}: {len(archive):,} bytes, "
+        f"{8 * len(archive) / len(data):.3f} bits per byte, {len(data) / seconds:,.0f} bytes/s"
+    )
+    return 0
+
+
+def _decompress(args) -> int:
+    from mdl.codec.errors import CodecError
+    from mdl.records import write_bytes_atomic
+    from mdl.textcode import decompress_text, read_header
+
+    archive = _text_paths(args)
+    try:
+        total = read_header(archive)["length"]
+        bar, update = _progress_bar(total, not args.no_progress, "decompress")
+        data = decompress_text(archive, progress=update)
+        bar.close()
+    except (CodecError, ValueError) as error:
+        raise UsageError(f"{args.input}: {error}") from error
+    write_bytes_atomic(args.output, data)
+    print(f"{args.input} -> {args.output}: {len(data):,} bytes")
+    return 0
 
 
 def report_table(records: list[dict]) -> str:
@@ -220,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "compress":
+            return _compress(args)
+        if args.command == "decompress":
+            return _decompress(args)
         from mdl.records import read_records
 
         if not (args.results / "records.jsonl").exists():

@@ -1,0 +1,25 @@
+"""Language models as real compressors of text (and of any bytes).
+
+``compress_text(data, TextCodeSettings(method="online" | "two-part"))`` and
+``decompress_text(archive)``: see `mdl.textcode.archive` for the two codes and the
+determinism contract; `mdl.textcode.streams` for the interleaved layout and
+`mdl.textcode.predictor` for the model's compiled steps.
+"""
+
+from mdl.textcode.archive import (
+    METHODS,
+    TextCodeSettings,
+    compress_text,
+    decompress_text,
+    environment,
+    read_header,
+)
+
+__all__ = [
+    "METHODS",
+    "TextCodeSettings",
+    "compress_text",
+    "decompress_text",
+    "environment",
+    "read_header",
+]

@@ -1,0 +1,395 @@
+r"""A language model as a real compressor of bytes: the online and the two-part text codes.
+
+``compress_text(data, settings)`` writes an archive; ``decompress_text(archive)`` gives the
+bytes back exactly. Both methods model the bytes with a character GRU
+(`mdl.textcode.predictor`) over the file's own alphabet (the byte values present), read as
+``B`` interleaved streams (`mdl.textcode.streams`), and code every symbol with its predicted
+probabilities through a range coder (`mdl.codec.range_stream`):
+
+* **online** (adaptive, prequential; Bellard's NNCP): the model starts from the seeded
+  initialization in the settings, codes each window of ``T`` steps with its current
+  predictions, then takes one Adam step on that window; the decoder decodes the window and
+  takes the same step. No weights are sent: the archive is settings + alphabet + coded text,
+  and its length is the prequential code $\sum_i -\log_2 p_{\theta_{i-1}}(x_i \mid x_{<i})$
+  (Dawid 1984; Blier and Ollivier 2018 call it the online code).
+* **two-part**: the model is first trained on the whole text for some epochs on
+  ``data bits + beta x model bits`` with a learned quantizer (`mdl.compress.quantizer`), then
+  written as a compact model file, decoded back, and the text coded with the decoded model:
+  archive = settings + alphabet + model file + text given model, $L(M) + L(D \mid M)$.
+
+Determinism contract: the decoder must compute the same probabilities as the encoder, bit for
+bit. Both run the same compiled step (`mdl.textcode.predictor.make_predict`) on the same values;
+XLA's output can differ across machine types and library versions, so the archive records
+them (`environment`) and the decoder refuses a mismatch with a clear error (unless told to try
+anyway); a CRC-32 of the text catches anything else, as `CodecError`, never wrong bytes.
+
+The archive is an mdl container (`mdl.codec.container`, kind ``TEXT``): ``HEAD`` (JSON:
+method, settings, length, checksum, environment), ``ALPH`` (a 256-bit mask of the byte values
+present), ``MODL`` (two-part only: the compact model file) and ``DATA`` (the range-coded text).
+Its size is what the experiments report, headers included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import platform
+import zlib
+from collections.abc import Callable
+from importlib import metadata
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from mdl.codec import container
+from mdl.codec.errors import CodecError
+from mdl.codec.range_stream import RowReader, RowWriter
+from mdl.compress import float32_baseline, quantizer
+from mdl.compress.files import decode_compressed, encode_compressed
+from mdl.engine import init_state
+from mdl.params import split_params
+from mdl.textcode.predictor import ModelSpec, initial_state, make_predict, make_train
+from mdl.textcode.streams import Streams
+
+KIND = "TEXT"
+METHODS = ("online", "two-part")
+MAX_TEXT_BYTES = 1 << 31  # what a decoder agrees to rebuild from a header's declared length
+_PACKAGES = ("mdl", "jax", "jaxlib", "flax", "optax", "numpy", "constriction")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCodeSettings:
+    """Everything the decoder needs besides the archive's data (all of it in the header).
+
+    Attributes:
+      method: ``"online"`` or ``"two-part"``.
+      streams: interleaved streams ``B`` the text is coded as (one batched step serves ``B``
+        symbols).
+      window: online only, steps ``T`` per training window (truncated backpropagation
+        through time): the model takes one Adam step per ``B x T`` symbols.
+      embed_dim, hidden: the GRU model's widths; ``seed``: its initialization.
+      learning_rate: Adam's step (online: constant; two-part: cosine decay to zero).
+      epochs, train_streams, train_window, train_learning_rate: two-part only, the training
+        before the text is coded: passes over the text, in windows of ``train_window`` steps
+        of ``train_streams`` streams, Adam's initial step.
+      beta: two-part only, the weight of the model's bits in the training loss.
+
+    The online defaults (16 streams, windows of 8 steps, Adam 0.005) were picked by the code
+    length of the first 200,000 characters of ``kjv.txt`` among eight settings (see
+    ``experiments/text_compression.md``).
+    """
+
+    method: str = "online"
+    streams: int = 16
+    window: int = 8
+    embed_dim: int = 32
+    hidden: int = 256
+    seed: int = 0
+    learning_rate: float = 5e-3
+    epochs: int = 4
+    train_streams: int = 64
+    train_window: int = 64
+    train_learning_rate: float = 3e-3
+    beta: float = 1.0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        positive = ("streams", "window", "embed_dim", "hidden", "epochs", "train_streams")
+        for name in (*positive, "train_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        for name in ("learning_rate", "train_learning_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, float | int) and value > 0):
+                raise ValueError(f"{name} must be > 0; got {value!r}")
+        if not (isinstance(self.beta, float | int) and self.beta >= 0):
+            raise ValueError(f"beta must be >= 0; got {self.beta!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TextCodeSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(
+                f"unknown text-code settings {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return cls(**values)
+
+
+def environment() -> dict:
+    """What the archive's probabilities depend on besides its own bytes: package versions,
+    the machine type and the JAX backend."""
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "versions": versions,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+    }
+
+
+def _alphabet_mask(values: np.ndarray) -> bytes:
+    present = np.zeros(256, bool)
+    present[values] = True
+    return np.packbits(present, bitorder="little").tobytes()
+
+
+def _alphabet_of(mask: bytes) -> np.ndarray:
+    if len(mask) != 32:
+        raise CodecError(f"alphabet section must be 32 bytes; got {len(mask)}")
+    present = np.unpackbits(np.frombuffer(mask, np.uint8), bitorder="little").astype(bool)
+    alphabet = np.flatnonzero(present).astype(np.uint8)
+    if alphabet.size == 0:
+        raise CodecError("alphabet section names no byte values")
+    return alphabet
+
+
+Progress = Callable[[int, float], None]  # (symbols done so far, bits spent so far)
+
+
+@functools.cache
+def _online_program(spec: ModelSpec, learning_rate: float):
+    """``(graphdef, optimizer, train step)`` of the online code, compiled once per process
+    for each model and learning rate (every archive of a test suite would compile again)."""
+    compressor = float32_baseline()
+    graphdef, _, optimizer = initial_state(spec, compressor, optax.adam(learning_rate))
+    return graphdef, optimizer, make_train(graphdef, compressor, optimizer, 0.0, 1)
+
+
+class _OnlineLearner:
+    """The online code's model: seeded initialization, one Adam step per coded window."""
+
+    def __init__(self, spec: ModelSpec, settings: TextCodeSettings):
+        self.graphdef, optimizer, self._step = _online_program(spec, settings.learning_rate)
+        _, params = split_params(spec.build())
+        self.state = init_state(params, {}, optimizer)
+        self._key = jax.random.key(settings.seed)  # unused by the identity compressor
+
+    def update(self, carry, inputs, targets, mask):
+        self.state, _, _ = self._step(self.state, carry, inputs, targets, mask, self._key)
+        return self.state.params
+
+
+def _code(layout, grid, graphdef, params, coder, window, progress=None, learner=None):
+    """Run the model over the streams, coding (``coder`` a `RowWriter`: ``grid`` holds the
+    text) or decoding (a `RowReader`: ``grid`` is filled in) every step; with a ``learner``
+    (the online code) one update after every window but the last. Encoder and decoder both run
+    exactly this loop, so they call the same compiled functions on the same values."""
+    decoding = isinstance(coder, RowReader)
+    predict = make_predict(graphdef)
+    carry = jnp.zeros((layout.streams, nnx.merge(graphdef, params).hidden), jnp.float32)
+    previous = np.zeros(layout.streams, np.int32)
+    bits, done = 0.0, 0
+    for start in range(0, layout.length, window):
+        stop = min(start + window, layout.length)
+        window_carry = carry
+        for t in range(start, stop):
+            carry, probs = predict(params, carry, previous)
+            active = layout.active(t)
+            rows = np.asarray(probs, np.float64)[:active]
+            if decoding:
+                grid[:active, t] = coder.read(rows)
+            else:
+                coder.write(grid[:active, t], rows)
+                bits -= float(np.sum(np.log2(rows[np.arange(active), grid[:active, t]])))
+            previous = grid[:, t].copy()
+            done += active
+        if progress is not None:
+            progress(done, bits)
+        if learner is not None and stop < layout.length:
+            params = learner.update(window_carry, *_window_arrays(layout, grid, start, window))
+    return grid
+
+
+def _window_arrays(layout: Streams, grid: np.ndarray, start: int, window: int):
+    """``(inputs, targets, mask)`` ``[B, window]`` for the window at ``start`` (padded past
+    the end of the streams; the mask marks the text's positions)."""
+    stop = min(start + window, layout.length)
+    targets = np.zeros((layout.streams, window), np.int32)
+    targets[:, : stop - start] = grid[:, start:stop]
+    inputs = np.zeros((layout.streams, window), np.int32)
+    lo = max(start - 1, 0)
+    inputs[:, lo + 1 - start : stop - start] = grid[:, lo : stop - 1]
+    return inputs, targets, layout.mask(start, start + window)
+
+
+def _train_two_part(spec, settings, symbols, progress_text):
+    """Train the model on the whole text for ``settings.epochs`` passes, the quantizer learning
+    its steps and prior; returns ``(graphdef, model file bytes)``."""
+    layout = Streams.of(symbols.size, settings.train_streams)
+    grid = layout.grid(symbols)
+    window = settings.train_window
+    compressor = quantizer()
+    windows = math.ceil(layout.length / window)
+    schedule = optax.cosine_decay_schedule(settings.train_learning_rate, settings.epochs * windows)
+    graphdef, state, optimizer = initial_state(spec, compressor, optax.adam(schedule))
+    step = make_train(graphdef, compressor, optimizer, settings.beta, layout.n)
+    key = jax.random.key(settings.seed)
+    for epoch in range(settings.epochs):
+        carry = jnp.zeros((layout.streams, spec.hidden), jnp.float32)
+        bits = 0.0
+        for index, start in enumerate(range(0, layout.length, window)):
+            inputs, targets, mask = _window_arrays(layout, grid, start, window)
+            step_key = jax.random.fold_in(jax.random.fold_in(key, epoch), index)
+            state, carry, window_bits = step(state, carry, inputs, targets, mask, step_key)
+            bits += float(window_bits)
+        if progress_text is not None:
+            progress_text(
+                f"two-part training epoch {epoch + 1}/{settings.epochs}: "
+                f"{bits / max(layout.n, 1):.3f} bits/char"
+            )
+    model = nnx.merge(graphdef, state.params)
+    return graphdef, encode_compressed(model, compressor, state.cstate, compact=True)
+
+
+def compress_text(
+    data: bytes,
+    settings: TextCodeSettings | None = None,
+    *,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> bytes:
+    """The archive of ``data`` (module doc); `decompress_text` gives ``data`` back.
+
+    Args:
+      data: the bytes to compress (any bytes: the alphabet is the byte values present).
+      settings: `TextCodeSettings` (default: the online code, GRU 256, 32 streams).
+      progress: called after every window with (symbols coded, bits so far).
+      log: called with a line of text at each training epoch (two-part).
+
+    Returns:
+      The archive's bytes; ``8 * len`` is the code length reported for ``data``.
+
+    References:
+      F. Bellard, "Lossless data compression with neural networks" (NNCP), 2019;
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018.
+    """
+    settings = settings or TextCodeSettings()
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data must be bytes; got {type(data).__name__}")
+    raw = np.frombuffer(bytes(data), np.uint8)
+    if raw.size == 0:
+        raise ValueError("data is empty: there is nothing to compress")
+    if raw.size > MAX_TEXT_BYTES:
+        raise ValueError(f"data has {raw.size} bytes; at most {MAX_TEXT_BYTES} are supported")
+    alphabet = np.unique(raw)
+    lookup = np.zeros(256, np.int32)
+    lookup[alphabet] = np.arange(alphabet.size)
+    symbols = lookup[raw]
+    spec = ModelSpec(int(alphabet.size), settings.embed_dim, settings.hidden, settings.seed)
+    layout = Streams.of(raw.size, settings.streams)
+    grid = layout.grid(symbols)
+    sections = {}
+    writer = RowWriter()
+    if settings.method == "online":
+        learner = _OnlineLearner(spec, settings)
+        params, graphdef = learner.state.params, learner.graphdef
+        _code(layout, grid, graphdef, params, writer, settings.window, progress, learner)
+    else:
+        graphdef, blob = _train_two_part(spec, settings, symbols, log)
+        params = split_params(decode_compressed(blob, spec.build()))[1]
+        _code(layout, grid, graphdef, params, writer, settings.window, progress)
+        sections["MODL"] = blob
+    head = {
+        "method": settings.method,
+        "settings": settings.to_dict(),
+        "length": int(raw.size),
+        "crc32": zlib.crc32(raw.tobytes()),
+        "environment": environment(),
+    }
+    return container.pack(
+        KIND,
+        {
+            "HEAD": json.dumps(head, sort_keys=True, separators=(",", ":")).encode(),
+            "ALPH": _alphabet_mask(alphabet),
+            **sections,
+            "DATA": writer.finish(),
+        },
+    )
+
+
+def read_header(archive: bytes) -> dict:
+    """The archive's header (method, settings, length, checksum, environment), checked."""
+    sections = container.unpack(archive, KIND)
+    (head,) = container.require(sections, "HEAD")
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CodecError(f"archive header is not valid JSON: {error}") from error
+    if not isinstance(header, dict) or not {"settings", "length", "crc32"} <= set(header):
+        raise CodecError("archive header lacks settings, length or crc32")
+    length = header["length"]
+    if not isinstance(length, int) or not 1 <= length <= MAX_TEXT_BYTES:
+        raise CodecError(f"archive declares {length!r} bytes; expected 1 to {MAX_TEXT_BYTES}")
+    try:
+        header["settings"] = TextCodeSettings.from_dict(header["settings"])
+    except (TypeError, ValueError) as error:
+        raise CodecError(f"archive settings are invalid: {error}") from error
+    return header
+
+
+def decompress_text(
+    archive: bytes, *, check_environment: bool = True, progress: Progress | None = None
+) -> bytes:
+    """The bytes `compress_text` coded into ``archive``.
+
+    Raises:
+      CodecError: a truncated or corrupted archive, or one whose decoding fails its checksum.
+      ValueError: an archive written on another machine type or with other library versions
+        (``check_environment=False`` tries anyway; the checksum still guards the output).
+    """
+    header = read_header(archive)
+    sections = container.unpack(archive, KIND)
+    alphabet_mask, payload = container.require(sections, "ALPH", "DATA")
+    settings: TextCodeSettings = header["settings"]
+    if check_environment:
+        here, there = environment(), header.get("environment")
+        if here != there:
+            differing = sorted(
+                k for k in set(here) | set(there or {}) if here.get(k) != (there or {}).get(k)
+            )
+            raise ValueError(
+                f"the archive was written with another environment ({', '.join(differing)} "
+                f"differ: archive {[(there or {}).get(k) for k in differing]}, here "
+                f"{[here.get(k) for k in differing]}); the model's probabilities, and so the "
+                "decoded text, need the same machine type and library versions. Pass "
+                "check_environment=False to try anyway (a checksum guards the output)."
+            )
+    alphabet = _alphabet_of(alphabet_mask)
+    spec = ModelSpec(int(alphabet.size), settings.embed_dim, settings.hidden, settings.seed)
+    layout = Streams.of(header["length"], settings.streams)
+    grid = np.zeros((layout.streams, layout.length), np.int32)
+    reader = RowReader(payload)
+    if settings.method == "online":
+        learner = _OnlineLearner(spec, settings)
+        params, graphdef = learner.state.params, learner.graphdef
+        _code(layout, grid, graphdef, params, reader, settings.window, progress, learner)
+    else:
+        (blob,) = container.require(sections, "MODL")
+        graphdef, params = split_params(decode_compressed(blob, spec.build()))
+        _code(layout, grid, graphdef, params, reader, settings.window, progress)
+    symbols = layout.flat(grid)
+    if symbols.size and symbols.max() >= alphabet.size:
+        raise CodecError("decoded symbols lie outside the archive's alphabet")
+    text = alphabet[symbols].tobytes()
+    if zlib.crc32(text) != header["crc32"]:
+        raise CodecError("decoded text fails its checksum: the archive or the model differs")
+    return text
