@@ -138,3 +138,25 @@ def test_codelength_table_smoke_parts_are_real_and_the_codes_ordered(tmp_path, m
     assert summary["two_part_bits"] < summary["float32_two_part_bits"]
     # On a learnable task the online code beats uniform.
     assert summary["prequential_bits"] < 0.5 * summary["uniform_bits"]
+
+
+def test_text_compression_smoke_archives_decode_and_sizes_are_the_files(tmp_path, kjv_path):
+    from experiments.text_compression import main
+
+    summary = main(["--smoke", "--text", str(kjv_path), "--out", str(tmp_path)])
+    chars = summary["chars"]
+    assert set(summary["bpc"]) == {"online", "two_part", "gzip", "bzip2", "xz", "zstd"}
+    for method, name in (("online", "online"), ("two_part", "two-part")):
+        result = summary["methods"][method]
+        assert result["decoded_exactly"]
+        archive = (tmp_path / f"{name}.mdlt").read_bytes()
+        assert summary["bpc"][method] == 8 * len(archive) / chars
+    # The online code must beat a uniform code over the smoke text's alphabet.
+    alphabet = len(set(kjv_path.read_bytes()[:chars]))
+    assert summary["bpc"]["online"] < math.log2(alphabet)
+    two_part = summary["methods"]["two_part"]
+    assert summary["model_bits"] == two_part["model_bits"] > 0
+    assert two_part["model_bits"] + two_part["data_bits"] + two_part["header_bits"] == (
+        8 * two_part["bytes"]
+    )
+    assert (tmp_path / "cumulative_bpc.png").stat().st_size > 0

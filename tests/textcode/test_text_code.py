@@ -3,8 +3,6 @@ never compressed, and bad archives fail with CodecError (never a crash, hang or 
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +17,6 @@ from mdl.textcode.streams import Streams
 
 TINY = {"embed_dim": 4, "hidden": 8, "streams": 4, "window": 4, "epochs": 1}
 TINY_TWO_PART = {**TINY, "train_streams": 4, "train_window": 8}
-KJV = Path(os.environ.get("MDL_DATA", Path(__file__).parents[3] / "shared" / "data")) / "text"
 
 
 def tiny(method: str) -> TextCodeSettings:
@@ -66,9 +63,8 @@ def test_online_code_learns_repetitive_text():
     assert decompress_text(archive) == data
 
 
-@pytest.mark.skipif(not (KJV / "kjv.txt").is_file(), reason="shared kjv.txt not present")
-def test_a_100_kb_slice_of_kjv_round_trips_with_both_methods():
-    data = (KJV / "kjv.txt").read_bytes()[:100_000]
+def test_a_100_kb_slice_of_kjv_round_trips_with_both_methods(kjv_path):
+    data = kjv_path.read_bytes()[:100_000]
     online = compress_text(data, TextCodeSettings(method="online", hidden=64))
     assert decompress_text(online) == data
     assert 8 * len(online) / len(data) < 3.0  # xz -9e on this slice: about 2.5
