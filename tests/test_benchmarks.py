@@ -71,3 +71,12 @@ def test_gpu_benchmark_smoke():
     assert figures["mlp_vmapped_point_steps_per_s"] == pytest.approx(
         work / figures["mlp_vmapped_seconds"], rel=1e-9
     )
+
+
+def test_text_codec_benchmark_smoke_round_trips_and_reports_ratios():
+    figures = run_benchmark_smoke("text_codec")
+    for method in ("online", "two_part"):
+        assert figures[f"{method}_encode_chars_per_s"] > 0
+        assert figures[f"{method}_decode_over_encode"] > 0
+        assert figures[f"{method}_encode_time_over_lzma"] > 0
+    assert figures["chars"] == 20_000

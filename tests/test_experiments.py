@@ -160,3 +160,6 @@ def test_text_compression_smoke_archives_decode_and_sizes_are_the_files(tmp_path
         8 * two_part["bytes"]
     )
     assert (tmp_path / "cumulative_bpc.png").stat().st_size > 0
+    transfer = summary["transfer"]
+    assert transfer["old_chars"] + transfer["new_chars"] == chars
+    assert set(summary["nt_given_ot_bpc"]) == {"fixed", "fine_tuned_online", "online_from_scratch"}

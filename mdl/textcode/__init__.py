@@ -9,17 +9,21 @@ determinism contract; `mdl.textcode.streams` for the interleaved layout and
 from mdl.textcode.archive import (
     METHODS,
     TextCodeSettings,
+    TextModel,
     compress_text,
     decompress_text,
     environment,
     read_header,
+    train_text_model,
 )
 
 __all__ = [
     "METHODS",
     "TextCodeSettings",
+    "TextModel",
     "compress_text",
     "decompress_text",
     "environment",
     "read_header",
+    "train_text_model",
 ]

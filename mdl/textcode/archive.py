@@ -39,6 +39,7 @@ import platform
 import zlib
 from collections.abc import Callable
 from importlib import metadata
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +59,7 @@ from mdl.textcode.streams import Streams
 
 KIND = "TEXT"
 METHODS = ("online", "two-part")
+"""The two text codes: learn while coding (no weights sent), or train, send the model, code."""
 MAX_TEXT_BYTES = 1 << 31  # what a decoder agrees to rebuild from a header's declared length
 _PACKAGES = ("mdl", "jax", "jaxlib", "flax", "optax", "numpy", "constriction")
 
@@ -115,10 +117,12 @@ class TextCodeSettings:
             raise ValueError(f"beta must be >= 0; got {self.beta!r}")
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-ready dict (what the archive header stores)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> TextCodeSettings:
+        """Settings from `to_dict`'s dict; unknown keys and invalid values raise ValueError."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -177,9 +181,10 @@ def _online_program(spec: ModelSpec, learning_rate: float):
 class _OnlineLearner:
     """The online code's model: seeded initialization, one Adam step per coded window."""
 
-    def __init__(self, spec: ModelSpec, settings: TextCodeSettings):
+    def __init__(self, spec: ModelSpec, settings: TextCodeSettings, params=None):
         self.graphdef, optimizer, self._step = _online_program(spec, settings.learning_rate)
-        _, params = split_params(spec.build())
+        if params is None:
+            _, params = split_params(spec.build())
         self.state = init_state(params, {}, optimizer)
         self._key = jax.random.key(settings.seed)  # unused by the identity compressor
 
@@ -231,6 +236,64 @@ def _window_arrays(layout: Streams, grid: np.ndarray, start: int, window: int):
     return inputs, targets, layout.mask(start, start + window)
 
 
+class TextModel(NamedTuple):
+    """A trained character model as the archives carry it: the byte values it predicts
+    (``alphabet``, sorted uint8), its shape (``spec``) and its compact model file
+    (``model_file``, quantized weights; ``8 * len`` is its code length in bits)."""
+
+    alphabet: np.ndarray
+    spec: ModelSpec
+    model_file: bytes
+
+    def params(self):
+        """The model's decoded weights (the same bits on every reader)."""
+        return split_params(decode_compressed(self.model_file, self.spec.build()))
+
+
+def _symbols(raw: np.ndarray, alphabet: np.ndarray) -> np.ndarray:
+    lookup = np.full(256, -1, np.int32)
+    lookup[alphabet] = np.arange(alphabet.size)
+    symbols = lookup[raw]
+    if symbols.size and symbols.min() < 0:
+        missing = sorted(set(np.unique(raw).tolist()) - set(alphabet.tolist()))
+        raise ValueError(f"data holds byte values {missing[:8]} that the model's alphabet lacks")
+    return symbols
+
+
+def _as_bytes(data, name: str = "data") -> np.ndarray:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes; got {type(data).__name__}")
+    raw = np.frombuffer(bytes(data), np.uint8)
+    if raw.size == 0:
+        raise ValueError(f"{name} is empty: there is nothing to compress")
+    if raw.size > MAX_TEXT_BYTES:
+        raise ValueError(f"{name} has {raw.size} bytes; at most {MAX_TEXT_BYTES} are supported")
+    return raw
+
+
+def train_text_model(
+    data: bytes,
+    settings: TextCodeSettings | None = None,
+    *,
+    alphabet: bytes | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TextModel:
+    """The two-part code's model trained on ``data`` (``settings.epochs`` passes on
+    ``data bits + beta x model bits`` with a learned quantizer), as a `TextModel`.
+
+    Pass it to `compress_text` (``model=``) to code other text with it: a model trained on one
+    corpus (the Old Testament) coding another (the New), fixed or fine-tuned online.
+    ``alphabet`` (the byte values the model predicts; default: those in ``data``) must
+    cover every text it will code.
+    """
+    settings = settings or TextCodeSettings(method="two-part")
+    raw = _as_bytes(data)
+    values = np.unique(raw if alphabet is None else np.frombuffer(bytes(alphabet), np.uint8))
+    spec = ModelSpec(int(values.size), settings.embed_dim, settings.hidden, settings.seed)
+    _, blob = _train_two_part(spec, settings, _symbols(raw, values), log)
+    return TextModel(values.astype(np.uint8), spec, blob)
+
+
 def _train_two_part(spec, settings, symbols, progress_text):
     """Train the model on the whole text for ``settings.epochs`` passes, the quantizer learning
     its steps and prior; returns ``(graphdef, model file bytes)``."""
@@ -264,6 +327,7 @@ def compress_text(
     data: bytes,
     settings: TextCodeSettings | None = None,
     *,
+    model: TextModel | None = None,
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> bytes:
@@ -271,7 +335,11 @@ def compress_text(
 
     Args:
       data: the bytes to compress (any bytes: the alphabet is the byte values present).
-      settings: `TextCodeSettings` (default: the online code, GRU 256, 32 streams).
+      settings: `TextCodeSettings` (default: the online code, GRU 256, 16 streams).
+      model: a `TextModel` trained elsewhere (`train_text_model`), sent in the archive (its
+        bits counted once): the two-part code then codes ``data`` with it as it is, and the
+        online code starts from its weights instead of the seed's (fine-tuning as it codes).
+        Its alphabet and widths replace ``data``'s alphabet and the settings' widths.
       progress: called after every window with (symbols coded, bits so far).
       log: called with a line of text at each training epoch (two-part).
 
@@ -283,31 +351,30 @@ def compress_text(
       L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018.
     """
     settings = settings or TextCodeSettings()
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"data must be bytes; got {type(data).__name__}")
-    raw = np.frombuffer(bytes(data), np.uint8)
-    if raw.size == 0:
-        raise ValueError("data is empty: there is nothing to compress")
-    if raw.size > MAX_TEXT_BYTES:
-        raise ValueError(f"data has {raw.size} bytes; at most {MAX_TEXT_BYTES} are supported")
-    alphabet = np.unique(raw)
-    lookup = np.zeros(256, np.int32)
-    lookup[alphabet] = np.arange(alphabet.size)
-    symbols = lookup[raw]
+    raw = _as_bytes(data)
+    if model is not None:
+        settings = dataclasses.replace(
+            settings, embed_dim=model.spec.embed_dim, hidden=model.spec.hidden, seed=model.spec.seed
+        )
+    else:
+        model = train_text_model(data, settings, log=log) if settings.method == "two-part" else None
+    alphabet = np.unique(raw) if model is None else model.alphabet
+    symbols = _symbols(raw, alphabet)
     spec = ModelSpec(int(alphabet.size), settings.embed_dim, settings.hidden, settings.seed)
     layout = Streams.of(raw.size, settings.streams)
     grid = layout.grid(symbols)
     sections = {}
     writer = RowWriter()
+    params = None
+    if model is not None:
+        graphdef, params = model.params()
+        sections["MODL"] = model.model_file
     if settings.method == "online":
-        learner = _OnlineLearner(spec, settings)
+        learner = _OnlineLearner(spec, settings, params)
         params, graphdef = learner.state.params, learner.graphdef
         _code(layout, grid, graphdef, params, writer, settings.window, progress, learner)
     else:
-        graphdef, blob = _train_two_part(spec, settings, symbols, log)
-        params = split_params(decode_compressed(blob, spec.build()))[1]
         _code(layout, grid, graphdef, params, writer, settings.window, progress)
-        sections["MODL"] = blob
     head = {
         "method": settings.method,
         "settings": settings.to_dict(),
@@ -378,13 +445,15 @@ def decompress_text(
     layout = Streams.of(header["length"], settings.streams)
     grid = np.zeros((layout.streams, layout.length), np.int32)
     reader = RowReader(payload)
+    params = None
+    if "MODL" in sections or settings.method == "two-part":
+        (blob,) = container.require(sections, "MODL")
+        graphdef, params = TextModel(alphabet, spec, blob).params()
     if settings.method == "online":
-        learner = _OnlineLearner(spec, settings)
+        learner = _OnlineLearner(spec, settings, params)
         params, graphdef = learner.state.params, learner.graphdef
         _code(layout, grid, graphdef, params, reader, settings.window, progress, learner)
     else:
-        (blob,) = container.require(sections, "MODL")
-        graphdef, params = split_params(decode_compressed(blob, spec.build()))
         _code(layout, grid, graphdef, params, reader, settings.window, progress)
     symbols = layout.flat(grid)
     if symbols.size and symbols.max() >= alphabet.size:

@@ -158,3 +158,19 @@ def test_streams_layout_against_a_brute_force_count(n, streams):
         assert layout.mask(t, t + 1)[:, 0].sum() == expected
     assert layout.streams * layout.length >= n
     assert layout.length == (math.ceil(n / layout.streams) if n else 0)
+
+
+def test_a_model_trained_on_one_text_codes_another_fixed_or_fine_tuned():
+    from mdl.textcode import train_text_model
+
+    first = b"and god said let there be light and there was light. " * 30
+    second = b"let there be a firmament in the midst of the waters. " * 10
+    model = train_text_model(first, tiny("two-part"), alphabet=first + second)
+    assert 8 * len(model.model_file) > 0
+    for method in ("two-part", "online"):
+        archive = compress_text(second, tiny(method), model=model)
+        sections = container.unpack(archive, "TEXT")
+        assert sections["MODL"] == model.model_file  # the model's bits are in the archive
+        assert decompress_text(archive) == second
+    with pytest.raises(ValueError, match="alphabet lacks"):
+        compress_text(b"XYZ", tiny("two-part"), model=model)
