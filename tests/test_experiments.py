@@ -163,3 +163,6 @@ def test_text_compression_smoke_archives_decode_and_sizes_are_the_files(tmp_path
     transfer = summary["transfer"]
     assert transfer["old_chars"] + transfer["new_chars"] == chars
     assert set(summary["nt_given_ot_bpc"]) == {"fixed", "fine_tuned_online", "online_from_scratch"}
+    bound = transfer["bound"]
+    assert bound["train_bpc"] <= bound["bound_bpc"] <= bound["max_bits"]
+    assert bound["m"] == transfer["old_chars"]

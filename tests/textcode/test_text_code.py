@@ -174,3 +174,23 @@ def test_a_model_trained_on_one_text_codes_another_fixed_or_fine_tuned():
         assert decompress_text(archive) == second
     with pytest.raises(ValueError, match="alphabet lacks"):
         compress_text(b"XYZ", tiny("two-part"), model=model)
+
+
+def test_scanned_text_bits_equal_the_coders_ideal_bits_and_the_bound_holds_them():
+    """`text_bits` (a scan over windows) against the archive's own running sum of -log2 p
+    (the coder's step loop) for the same model and layout; smoothing only adds bits up to
+    -log2(1 - alpha) each; the bound lies above the smoothed training bits."""
+    from mdl.textcode import train_text_model
+    from mdl.textcode.evaluate import text_bits, text_occam_bound
+
+    data = b"in the beginning was the word, and the word was with god. " * 20
+    model = train_text_model(data, tiny("two-part"))
+    seen = []
+    settings = dataclasses.replace(tiny("two-part"), streams=8)
+    compress_text(data, settings, model=model, progress=lambda n, bits: seen.append(bits))
+    plain = text_bits(model, data, streams=8, window=16)
+    assert plain == pytest.approx(seen[-1], rel=1e-4)
+    smoothed = text_bits(model, data, streams=8, smoothing=0.01)
+    assert plain - 1e-3 <= smoothed <= plain - len(data) * math.log2(0.99) + 1e-3
+    bound = text_occam_bound(model, data, code_bits=8 * len(model.model_file), smoothing=0.01)
+    assert bound["train_bpc"] <= bound["bound_bpc"] <= bound["max_bits"]
