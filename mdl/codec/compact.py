@@ -32,15 +32,49 @@ KIND = "MODC"
 
 
 def encode_compact(leaves: list) -> bytes:
-    """Write finalized leaves (any leaf type of `mdl.codec.leaves`, in the template's
-    leaf order) to a compact file."""
+    r"""Write finalized leaves (any leaf type of `mdl.codec.leaves`, in the template's
+    leaf order) to a compact file (kind MODC).
+
+    The file is the model part $L(\text{params})$ of a two-part code made real for a decoder
+    that knows the architecture: its $8 \cdot$ ``len(bytes)`` bits are the leaves' coded
+    symbols in one rANS stream (each $-\log_2 P(k)$ under its leaf's distribution: a bin under
+    its prior, a sparse flag under Bernoulli($k/n$), a codebook index under the counts), 32
+    bits per float32 value kept raw, each leaf's metadata and the container's header, but no
+    names or shapes.
+
+    Args:
+      leaves: the finalized leaves (``QuantizedLeaf``, ``GroupedLeaf``, ``SparseLeaf``,
+        ``CodebookLeaf`` or ``RawLeaf``), in the template's leaf order.
+
+    Returns:
+      The file's bytes; `decode_compact` reads them back given the template's shapes.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978 (two-part
+      codes); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     encoded = [encode_leaf(leaf, f"leaf {position}") for position, leaf in enumerate(leaves)]
     head = b"".join(code.meta for code in encoded)
     return container.pack(KIND, {"META": head, **encode_body(encoded)})
 
 
 def decode_compact(data: bytes, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Inverse of `encode_compact` given the tensors' shapes (the template's)."""
+    """Inverse of `encode_compact` given the tensors' shapes (the template's).
+
+    Args:
+      data: the bytes of `encode_compact`.
+      shapes: each tensor's shape, in the template's leaf order.
+
+    Returns:
+      The float32 weights, one array per shape, in that order, bit for bit as encoded.
+
+    Raises:
+      CodecError: for truncated, corrupted or forged bytes, unknown sections, or more
+        parameters than the coder accepts.
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     sections = container.unpack(data, KIND)
     unknown = set(sections) - {"META", "RANS", "RAWF"}
     if unknown:

@@ -129,32 +129,77 @@ def _decoder(read: Callable[[_BitReader], int]):
 encode_elias_gamma = _encoder(_gamma)
 r"""``encode_elias_gamma(values) -> bytes``: Elias gamma codewords of integers ``n >= 1``, most
 significant bit first, zero-padded to a byte. Each takes $2 \lfloor \log_2 n \rfloor + 1$ bits,
-exactly `mdl.codes.elias_gamma_bits` (Elias 1975)."""
+exactly `mdl.codes.elias_gamma_bits`: $\lfloor \log_2 n \rfloor$ zeros, then $n$ in binary.
+
+Raises ``TypeError`` for non-integers and ``ValueError`` for values outside $[1, 2^{64})$.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 encode_elias_delta = _encoder(_delta)
 r"""``encode_elias_delta(values) -> bytes``: Elias delta codewords of integers ``n >= 1``; each
 takes $\lfloor \log_2 n \rfloor + 2 \lfloor \log_2(\lfloor \log_2 n \rfloor + 1) \rfloor + 1$ bits,
-exactly `mdl.codes.elias_delta_bits` (Elias 1975)."""
+exactly `mdl.codes.elias_delta_bits`: the gamma codeword of the length
+$\lfloor \log_2 n \rfloor + 1$, then $n$ in binary without its leading 1.
+
+Raises ``TypeError`` for non-integers and ``ValueError`` for values outside $[1, 2^{64})$.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 encode_elias_omega = _encoder(_omega)
-"""``encode_elias_omega(values) -> bytes``: Elias omega (recursive) codewords of integers
-``n >= 1``, lengths exactly `mdl.codes.elias_omega_bits` (Elias 1975)."""
+r"""``encode_elias_omega(values) -> bytes``: Elias omega (recursive) codewords of integers
+``n >= 1``, lengths exactly `mdl.codes.elias_omega_bits`: with $n_0 = n$ and
+$n_{j+1} = \lfloor \log_2 n_j \rfloor$ while $n_j > 1$, the binary forms of the $n_j > 1$,
+last first, then a 0: $1 + \sum_{j:\, n_j > 1} (\lfloor \log_2 n_j \rfloor + 1)$ bits.
+
+Raises ``TypeError`` for non-integers and ``ValueError`` for values outside $[1, 2^{64})$.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 decode_elias_gamma = _decoder(_read_gamma)
-"""``decode_elias_gamma(data, count) -> np.ndarray``: the ``count`` integers that
+"""``decode_elias_gamma(data, count) -> np.ndarray``: the ``count`` integers (uint64) that
 `encode_elias_gamma` wrote; raises `CodecError` on truncated, overlong (over 64 bits) or
-badly padded input."""
+badly padded input, ``ValueError`` for a negative ``count``.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 decode_elias_delta = _decoder(_read_delta)
-"""``decode_elias_delta(data, count) -> np.ndarray``: the ``count`` integers that
-`encode_elias_delta` wrote; raises `CodecError` on truncated, overlong or badly padded input."""
+"""``decode_elias_delta(data, count) -> np.ndarray``: the ``count`` integers (uint64) that
+`encode_elias_delta` wrote; raises `CodecError` on truncated, overlong (over 64 bits) or
+badly padded input, ``ValueError`` for a negative ``count``.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 decode_elias_omega = _decoder(_read_omega)
-"""``decode_elias_omega(data, count) -> np.ndarray``: the ``count`` integers that
-`encode_elias_omega` wrote; raises `CodecError` on truncated, overlong or badly padded input."""
+"""``decode_elias_omega(data, count) -> np.ndarray``: the ``count`` integers (uint64) that
+`encode_elias_omega` wrote; raises `CodecError` on truncated, overlong (over 64 bits) or
+badly padded input, ``ValueError`` for a negative ``count``.
+
+References:
+  P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+  Information Theory, 1975.
+"""
 
 for _name, _fn in list(globals().items()):
     if _name.startswith(("encode_elias_", "decode_elias_")):
         code = _name.rsplit("_", 1)[1]
         _fn.__name__ = _fn.__qualname__ = _name
         _fn.__doc__ = (
-            f"Write positive integers < 2**64 with the Elias {code} code; returns bytes."
+            f"Write positive integers < 2**64 with the Elias {code} code; returns bytes, "
+            f"each codeword exactly ``mdl.codes.elias_{code}_bits`` bits long.\n\n"
             if _name.startswith("encode")
             else f"Read ``count`` Elias {code} codewords from bytes into a uint64 array; "
-            "CodecError on bad bytes."
+            "CodecError on bad bytes.\n\n"
+        ) + (
+            'References:\n  P. Elias, "Universal codeword sets and representations of the '
+            'integers", IEEE Trans. Information Theory, 1975.\n'
         )

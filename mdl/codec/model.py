@@ -50,8 +50,27 @@ KIND = "MODL"
 
 
 def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
-    """Write finalized leaves (``{path: QuantizedLeaf | GroupedLeaf | SparseLeaf |
-    CodebookLeaf | RawLeaf}``) and, optionally, the architecture's description to bytes."""
+    r"""Write finalized leaves (``{path: QuantizedLeaf | GroupedLeaf | SparseLeaf |
+    CodebookLeaf | RawLeaf}``) and, optionally, the architecture's description to bytes.
+
+    The file (kind MODL) is the model part $L(\text{params})$ of a two-part code made real:
+    its $8 \cdot$ ``len(bytes)`` bits are the coded symbols in one rANS stream (each bin
+    $-\log_2 P(k)$ under the prior it was trained with; sparse flags and codebook indices as
+    in `mdl.codec.leaves`), plus 32 bits per float32 value kept raw, plus the metadata
+    (paths, shapes, leaf metadata, the optional ``ARCH`` section) and the container's header.
+
+    Args:
+      leaves: ``{path: leaf}`` for every tensor, in the order to write them.
+      arch: an architecture description (`mdl.models.describe`) stored as MessagePack, or
+        None to leave it out.
+
+    Returns:
+      The file's bytes; `decode_model` reads them back.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978 (two-part
+      codes); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     head, encoded = bytearray(varints([len(leaves)])), []
     for path, leaf in leaves.items():
         name = str(path).encode("utf-8")
@@ -76,7 +95,22 @@ def _unpack(payload: bytes, what: str):
 
 
 def decode_model(data: bytes) -> tuple[dict[str, np.ndarray], dict | None]:
-    """Read a model file: ``({path: float32 weights}, arch or None)``. CodecError on bad bytes."""
+    """Read a model file written by `encode_model`.
+
+    Args:
+      data: the file's bytes.
+
+    Returns:
+      ``({path: float32 weights}, arch or None)``: the weights bit for bit as encoded, and
+      the architecture description when the file holds one.
+
+    Raises:
+      CodecError: for truncated, corrupted or forged bytes, unknown sections, repeated paths
+        or more parameters than the coder accepts.
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     sections = container.unpack(data, KIND)
     unknown = set(sections) - {"META", "ARCH", "RANS", "RAWF"}
     if unknown:

@@ -184,15 +184,44 @@ def encode_symbols(symbols, model) -> bytes:
 
 
 def decode_symbols(data: bytes, model, *, max_symbols: int = MAX_SYMBOLS) -> np.ndarray:
-    """Inverse of `encode_symbols` given the same ``model``; int64 array of the coded shape.
+    """Inverse of `encode_symbols` given the same ``model``.
 
-    Raises CodecError for truncated or corrupted bytes, or a model other than the encoder's.
+    Args:
+      data: the bytes of `encode_symbols`.
+      model: the encoder's model (vector, matrix or discretized prior).
+      max_symbols: refuse a stream that declares more symbols than this.
+
+    Returns:
+      The symbols, int64, of the coded shape.
+
+    Raises:
+      CodecError: for truncated or corrupted bytes, more than ``max_symbols`` symbols, or a
+        model other than the encoder's (caught by the symbols' CRC-32).
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS).
     """
     return _decode("SYMS", data, model, max_symbols)
 
 
 def information_bits(symbols, model) -> float:
-    """``-sum log2 p(symbol)`` in float64 under the table the coder uses: the ideal size."""
+    r"""The information content of ``symbols`` under ``model``, in bits: the ideal file size.
+
+    $\sum_i -\log_2 P(s_i)$ in float64, with $P$ the normalized table the coder uses (for a
+    prior, its pmf on the symbols' range with the escape entry); `encode_symbols`'s file is
+    this plus the coder's few words and the container's header.
+
+    Args:
+      symbols: integers, any shape.
+      model: as in `encode_symbols`.
+
+    Returns:
+      Bits (a Python float); 0 for no symbols.
+
+    References:
+      C. E. Shannon, "A mathematical theory of communication", Bell System Technical
+      Journal, 1948.
+    """
     values, table, offset = _prepare(symbols, model, name="symbols")
     flat = values.reshape(-1) - offset
     if flat.size == 0:
@@ -231,7 +260,23 @@ def encode_labels(probs, labels, *, kind: str = "LABL") -> bytes:
 
 
 def decode_labels(probs, data: bytes, *, kind: str = "LABL") -> np.ndarray:
-    """Inverse of `encode_labels` given the same ``probs``; int64 labels ``[n]``."""
+    """Inverse of `encode_labels` given the same ``probs``.
+
+    Args:
+      probs: the encoder's predictive probabilities ``[n, K]``.
+      data: the bytes of `encode_labels`.
+      kind: the container kind the labels were written with.
+
+    Returns:
+      int64 labels ``[n]``.
+
+    Raises:
+      CodecError: for truncated or corrupted bytes, another kind, or ``probs`` other than the
+        encoder's (caught by the labels' CRC-32).
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     return _decode(kind, data, _label_rows(probs), MAX_SYMBOLS, "probs")
 
 
@@ -244,7 +289,24 @@ def decode_labels(probs, data: bytes, *, kind: str = "LABL") -> np.ndarray:
 
 
 def encode_label_chunks(chunks) -> bytes:
-    """Code ``[(probs [n_i, K], labels [n_i]), ...]`` in one stream (kind LABC)."""
+    r"""Code ``[(probs [n_i, K], labels [n_i]), ...]`` in one stream (kind LABC).
+
+    The data part of a prequential code made real: chunk $i$'s labels are coded under the
+    probabilities of a model trained on the chunks before it, so the file's
+    $8 \cdot$ ``len(bytes)`` bits are $\sum_i \sum_j -\log_2 p_{ij}(y_{ij})$ plus one coder
+    state, the chunk sizes, a CRC-32 and the container's header. `LabelChunkDecoder` reads
+    it back chunk by chunk.
+
+    Args:
+      chunks: ``(probs, labels)`` pairs, at least one, all over the same ``K`` classes.
+
+    Returns:
+      The file's bytes.
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS
+      2018 (prequential codes); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     return container.pack("LABC", label_chunk_sections(chunks))
 
 
@@ -273,7 +335,23 @@ def label_chunk_sections(chunks) -> dict[str, bytes]:
 class LabelChunkDecoder:
     """Decodes `encode_label_chunks`'s bytes (or the sections of
     `label_chunk_sections`) chunk by chunk: ``decode(probs)`` returns the next chunk's
-    labels; ``finish()`` checks that the stream ended cleanly and the checksum."""
+    labels; ``finish()`` checks that the stream ended cleanly and the checksum.
+
+    The prequential decoder: it needs each chunk's probabilities only when it reaches that
+    chunk, so they may come from a model trained on the chunks already decoded.
+
+    Args:
+      data: the bytes of `encode_label_chunks`, or a dict of its META and RANS sections.
+      max_symbols: refuse a stream that declares more labels than this.
+
+    Raises:
+      CodecError: for truncated, corrupted or forged bytes (on construction, ``decode`` or
+        ``finish``), or probabilities other than the encoder's (at ``finish``).
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS
+      2018 (prequential codes); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
 
     def __init__(self, data: bytes | dict, *, max_symbols: int = MAX_SYMBOLS):
         sections = data if isinstance(data, dict) else container.unpack(data, "LABC")

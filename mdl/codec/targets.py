@@ -148,20 +148,49 @@ def _checked(code: DataCode, outputs, targets) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_targets(code: DataCode, outputs, targets) -> bytes:
-    """The file of ``targets`` given ``outputs`` under data code ``code`` (see the module doc).
+    r"""The file of ``targets`` given ``outputs`` under data code ``code`` (see the module doc).
 
-    ``8 * len(bytes)`` is ``sum code.bits(outputs, targets)`` plus `side_bits` plus the
-    header and the coder's overhead, within the bound stated in the module doc."""
+    $L(D \mid \text{params})$ made real: ``8 * len(bytes)`` is
+    $L = \sum_i -\log_2 p(y_i \mid \text{outputs}_i)$ bits (the sum of
+    ``code.bits(outputs, targets)``), plus `side_bits` plus the header and the coder's
+    overhead, within the bound stated in the module doc.
+
+    Args:
+      code: the `DataCode` (categorical, bernoulli, next_token or discretized_*).
+      outputs: the model's outputs, what ``code.bits`` takes.
+      targets: the targets, what ``code.bits`` takes.
+
+    Returns:
+      The file's bytes; `decode_targets` reads them back given the same outputs.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978 (the data part
+      of a two-part code); J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     codec = _codec(code)
     outputs, targets = _checked(code, outputs, targets)
     return codec.encode(code, outputs, targets)
 
 
 def decode_targets(code: DataCode, outputs, data: bytes) -> np.ndarray:
-    """Inverse of `encode_targets` given the same ``code`` and ``outputs``:
-    `coded_targets` of the encoded targets (int64 labels or tokens with -1 padding, or
-    float64 bin centres). Raises CodecError for corrupt, truncated or forged bytes and for
-    outputs other than the encoder's."""
+    """Inverse of `encode_targets` given the same ``code`` and ``outputs``.
+
+    Args:
+      code: the encoder's `DataCode`.
+      outputs: the encoder's model outputs.
+      data: the bytes of `encode_targets`.
+
+    Returns:
+      `coded_targets` of the encoded targets: int64 labels or tokens with -1 padding, or
+      float64 bin centres $k w$ (each within $w / 2$ of its value, $w$ the bin width).
+
+    Raises:
+      CodecError: for corrupt, truncated or forged bytes and for outputs other than the
+        encoder's.
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (rANS).
+    """
     return _codec(code).decode(code, np.asarray(outputs), bytes(data))
 
 

@@ -79,7 +79,15 @@ def elias_delta_bits(n) -> jax.Array:
     the length of $n$'s binary digits in Elias gamma, then those digits without the leading 1.
     `mdl.codec.encode_elias_delta` writes these codewords.
 
-    Argument, result and reference as in `elias_gamma_bits` (Elias 1975).
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer (float32), the shape of ``n``.
+
+    References:
+      P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+      Inf. Theory, 1975.
     """
     n = _positive_ints(n)
     length = bit_length(n)
@@ -94,7 +102,15 @@ def elias_omega_bits(n) -> jax.Array:
     the chain $k_0 = n$, $k_{i+1} = \operatorname{bit\_length}(k_i) - 1$ while $k_i > 1$.
     `mdl.codec.encode_elias_omega` writes these codewords.
 
-    Argument, result and reference as in `elias_gamma_bits` (Elias 1975).
+    Args:
+      n: integers $\ge 1$, any shape.
+
+    Returns:
+      Bits per integer (float32), the shape of ``n``.
+
+    References:
+      P. Elias, "Universal codeword sets and representations of the integers", IEEE Trans.
+      Inf. Theory, 1975.
     """
     n = _positive_ints(n)
     total = jnp.ones_like(n)

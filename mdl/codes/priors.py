@@ -52,7 +52,20 @@ def _bits(self, k) -> jax.Array:
 
 
 class DiscretizedLaplace(NamedTuple):
-    """Laplace density with location ``loc`` and scale ``scale`` (in bins), discretized."""
+    r"""Laplace density with location ``loc`` and scale ``scale`` (in bins), discretized.
+
+    $P(k) = F\big((k + \tfrac12 - \mu) / s\big) - F\big((k - \tfrac12 - \mu) / s\big)$ for
+    integer bins $k$, $\mu$ = ``loc``, $s$ = ``scale`` $> 0$, $F$ the standard Laplace CDF; a bin
+    costs $-\log_2 P(k)$ bits (``bits``).
+
+    Attributes:
+      loc: $\mu$, in bins (finite).
+      scale: $s$, in bins ($> 0$).
+
+    References:
+      J. Ballé, V. Laparra, E. P. Simoncelli, "End-to-end optimized image compression",
+      ICLR 2017 (discretized priors as rates).
+    """
 
     loc: Any
     scale: Any
@@ -64,7 +77,20 @@ class DiscretizedLaplace(NamedTuple):
 
 
 class DiscretizedGaussian(NamedTuple):
-    """Gaussian density, mean ``loc`` and standard deviation ``scale`` (in bins), discretized."""
+    r"""Gaussian density, mean ``loc`` and standard deviation ``scale`` (in bins), discretized.
+
+    $P(k) = F\big((k + \tfrac12 - \mu) / s\big) - F\big((k - \tfrac12 - \mu) / s\big)$ for
+    integer bins $k$, $\mu$ = ``loc``, $s$ = ``scale`` $> 0$, $F = \Phi$ the standard normal
+    CDF; a bin costs $-\log_2 P(k)$ bits (``bits``).
+
+    Attributes:
+      loc: $\mu$, in bins (finite).
+      scale: $s$, in bins ($> 0$).
+
+    References:
+      J. Ballé, V. Laparra, E. P. Simoncelli, "End-to-end optimized image compression",
+      ICLR 2017 (discretized priors as rates).
+    """
 
     loc: Any
     scale: Any
@@ -76,7 +102,20 @@ class DiscretizedGaussian(NamedTuple):
 
 
 class DiscretizedLogistic(NamedTuple):
-    """Logistic density with location ``loc`` and scale ``scale`` (in bins), discretized."""
+    r"""Logistic density with location ``loc`` and scale ``scale`` (in bins), discretized.
+
+    $P(k) = F\big((k + \tfrac12 - \mu) / s\big) - F\big((k - \tfrac12 - \mu) / s\big)$ for
+    integer bins $k$, $\mu$ = ``loc``, $s$ = ``scale`` $> 0$, $F = \sigma$ the logistic
+    sigmoid; a bin costs $-\log_2 P(k)$ bits (``bits``).
+
+    Attributes:
+      loc: $\mu$, in bins (finite).
+      scale: $s$, in bins ($> 0$).
+
+    References:
+      T. Salimans, A. Karpathy, X. Chen, D. P. Kingma, "PixelCNN++: improving the PixelCNN
+      with discretized logistic mixture likelihood and other modifications", ICLR 2017.
+    """
 
     loc: Any
     scale: Any
@@ -88,12 +127,23 @@ class DiscretizedLogistic(NamedTuple):
 
 
 class DiscretizedMixture(NamedTuple):
-    """Mixture ``sum_m softmax(logits)_m P_m(k)`` of discretized components.
+    r"""Mixture ``sum_m softmax(logits)_m P_m(k)`` of discretized components.
 
     ``components`` is one prior whose parameters carry a trailing mixture axis of size ``M``
     (e.g. ``DiscretizedGaussian(loc=jnp.array([-4., 0., 4.]), scale=jnp.array([1., .2, 1.]))``),
     ``logits`` has shape ``[M]``. This is the prior of soft weight-sharing (Ullrich, Meeds,
     Welling, "Soft weight-sharing for neural network compression", 2017).
+
+    $P(k) = \sum_{m=1}^{M} \pi_m P_m(k)$, $\pi = \operatorname{softmax}(\text{logits})$; a bin
+    costs $-\log_2 P(k)$ bits (``bits``).
+
+    Attributes:
+      logits: the mixture weights' logits ``[M]`` (finite).
+      components: one discretized prior with a trailing mixture axis of size ``M``.
+
+    References:
+      K. Ullrich, E. Meeds, M. Welling, "Soft weight-sharing for neural network compression",
+      ICLR 2017.
     """
 
     logits: Any
@@ -109,10 +159,21 @@ class DiscretizedMixture(NamedTuple):
 
 
 class SpikeAndSlab(NamedTuple):
-    """``P(0) = pi + (1 - pi) Q(0)``, ``P(k) = (1 - pi) Q(k)``, ``pi = sigmoid(spike_logit)``.
+    r"""``P(0) = pi + (1 - pi) Q(0)``, ``P(k) = (1 - pi) Q(k)``, ``pi = sigmoid(spike_logit)``.
 
     The spike prices pruned weights: a zero costs ``-log2 P(0)`` bits, small when most weights are
     zero, but never nothing.
+
+    $P(k) = \pi [k = 0] + (1 - \pi) Q(k)$ with $\pi = \sigma(\text{spike\_logit})$ and $Q$
+    the slab; a bin costs $-\log_2 P(k)$ bits (``bits``).
+
+    Attributes:
+      spike_logit: the logit of $\pi$, the spike's mass at zero (finite).
+      slab: $Q$, a discretized prior.
+
+    References:
+      T. J. Mitchell, J. J. Beauchamp, "Bayesian variable selection in linear regression",
+      Journal of the American Statistical Association, 1988 (spike-and-slab priors).
     """
 
     spike_logit: Any
@@ -130,8 +191,18 @@ class SpikeAndSlab(NamedTuple):
 
 
 class DiscretizedUniform(NamedTuple):
-    """Uniform over the ``2 L + 1`` bins ``-L..L`` (``L = half_width``, a whole number): each
-    costs ``log2(2 L + 1)`` bits. The code of a fixed-bit-width grid (learned bit widths)."""
+    r"""Uniform over the ``2 L + 1`` bins ``-L..L`` (``L = half_width``, a whole number): each
+    costs ``log2(2 L + 1)`` bits. The code of a fixed-bit-width grid (learned bit widths).
+
+    $P(k) = 1 / (2L + 1)$ for $|k| \le L$, 0 outside (infinite bits).
+
+    Attributes:
+      half_width: $L$, a whole number $\ge 0$.
+
+    References:
+      A. Défossez, Y. Adi, G. Synnaeve, "Differentiable model compression via pseudo
+      quantization noise", TMLR 2022 (the grid of `mdl.compress.learned_bit_width`).
+    """
 
     half_width: Any
 
@@ -184,10 +255,25 @@ def check_prior(prior) -> None:
 
 
 def probability_table(prior, lo: int, hi: int) -> np.ndarray:
-    """``P(k)`` for ``k = lo..hi`` in float64 numpy, evaluated with JAX in 64-bit mode.
+    r"""``P(k)`` for ``k = lo..hi`` in float64 numpy, evaluated with JAX in 64-bit mode.
 
     This is the table the codec codes with. Evaluating it in float64 whatever the training
     precision makes it a deterministic function of the (float32) parameters.
+
+    Probabilities, not bits: ``-log2`` of an entry is that bin's code length. Masses below
+    $e^{-700}$ are raised to $e^{-700}$ (exact zeros of a bounded prior stay zero); the
+    table is not renormalized.
+
+    Args:
+      prior: a discretized prior of this module (its parameters are checked eagerly).
+      lo: the first bin.
+      hi: the last bin, $\ge$ ``lo``.
+
+    Returns:
+      float64 ``[hi - lo + 1]``.
+
+    References:
+      J. Duda, "Asymmetric numeral systems", 2013 (the rANS coder the table feeds).
     """
     if hi < lo:
         raise ValueError(f"probability_table needs lo <= hi; got lo={lo}, hi={hi}")

@@ -342,7 +342,14 @@ def leafwise(
 
 
 def float32_baseline() -> Compressor:
-    """No compression: every scalar at float32 (32 bits). The baseline all ratios refer to."""
+    """No compression: every scalar at float32 (32 bits). The baseline all ratios refer to.
+
+    ``bits`` is $32 N$ for a model of $N$ scalars (a Python float), ``apply`` and ``hard``
+    return the weights unchanged, and ``finalize`` writes every leaf as a ``RawLeaf``.
+
+    Returns:
+      A `Compressor` with empty state.
+    """
 
     def init(params, key=None):
         check_finite_params(params)
@@ -365,7 +372,7 @@ def float32_baseline() -> Compressor:
 
 
 def chain(*compressors: Compressor) -> Compressor:
-    """Compose compressors, like optax's ``chain``: each transforms the weights the previous
+    r"""Compose compressors, like optax's ``chain``: each transforms the weights the previous
     one produced, and the last one writes the code. The state is the tuple of the members'
     states. For ``chain(a, b)``:
 
@@ -375,6 +382,19 @@ def chain(*compressors: Compressor) -> Compressor:
       (``chain(hard_concrete(), quantizer())``: gates zero weights, the quantizer's spike
       prior pays for the zeros);
     * ``advance``/``labels`` are the members', member by member.
+
+    So the code length in bits is the last member's,
+    $L = L_{\text{last}}(h_{n-1} \circ \cdots \circ h_1(w))$ with $h_i$ the earlier members'
+    ``hard``: the earlier members change the weights, and only the last one is charged.
+
+    Args:
+      *compressors: one or more `Compressor` instances, applied in order.
+
+    Returns:
+      A `Compressor` whose state is the tuple of the members' states.
+
+    Raises:
+      TypeError: when no compressor is given or one is not a `Compressor`.
     """
     if not compressors or not all(isinstance(c, Compressor) for c in compressors):
         raise TypeError("chain needs one or more Compressor instances")

@@ -45,13 +45,33 @@ def learned_bit_width(
     bits_range: tuple[int, int] = (2, 8),
     init_bits: float = 6.0,
 ) -> Compressor:
-    """DiffQ quantization with a learned bit width per group (module doc).
+    r"""DiffQ quantization with a learned bit width per group (module doc).
+
+    Group $g$ (of $n_g$ weights) has width $b_g = b_{\min} + (b_{\max} - b_{\min})
+    \sigma(\ell_g)$, rounded (straight-through) to a whole number, half width
+    $L_g = 2^{b_g - 1} - 1$ and step $\Delta_g = \max_{j \in g} |w_j| / L_g$; ``hard`` is
+    $\operatorname{clip}(\operatorname{round}(w / \Delta_g), -L_g, L_g)\,\Delta_g$ and
+    ``apply`` is $w + \Delta_g u$, $u \sim U(-\tfrac12, \tfrac12)$. ``bits`` is, per tensor,
+    $\sum_g n_g \log_2(2^{b_g} - 1) + 64 G$ bits (the uniform code over $2 L_g + 1$ levels,
+    plus 32 bits each for $\Delta_g$ and $L_g$ of the $G$ groups); unselected leaves cost 32
+    bits per scalar.
 
     Args:
       select: which leaves (regex, predicate, or None for ``ndim >= 2``).
       groups: groups per tensor along its last axis (at most that axis's size).
       bits_range: ``(b_min, b_max)``, whole numbers with ``2 <= b_min < b_max <= 16``.
       init_bits: starting bit width, strictly inside ``bits_range``.
+
+    Returns:
+      A `Compressor` whose state per tensor is a `BitWidthState`.
+
+    Raises:
+      ValueError: for a bad ``bits_range``, ``init_bits`` or ``groups``, or (at ``init``) a
+        tensor with fewer than ``groups`` units on its last axis.
+
+    References:
+      A. Défossez, Y. Adi, G. Synnaeve, "Differentiable model compression via pseudo
+      quantization noise", TMLR 2022 (DiffQ).
     """
     b_min, b_max = bits_range
     if not (isinstance(b_min, int) and isinstance(b_max, int) and 2 <= b_min < b_max <= MAX_BITS):

@@ -97,7 +97,7 @@ def save_compressed(
     *,
     compact: bool = False,
 ) -> int:
-    """Write `encode_compressed`'s bytes atomically to ``path``.
+    r"""Write `encode_compressed`'s bytes atomically to ``path``.
 
     Args:
       path: the file to write (replaced atomically: temp file, fsync, rename).
@@ -108,7 +108,13 @@ def save_compressed(
         a template model) instead of a self-describing MODL file.
 
     Returns:
-      The file's size in bytes; ``8 x`` that is the model's real code length in bits.
+      The file's size in bytes; ``8 x`` that is the model's real code length in bits, the
+      model part $L(\text{params})$ of a two-part code (what the compressor's ``bits``
+      estimates, plus the file's fixed header and the coder's few words).
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978 (two-part
+      codes).
     """
     data = encode_compressed(model, compressor, cstate, compact=compact)
     write_bytes_atomic(path, data)
@@ -124,6 +130,12 @@ def load_compressed(path: str | os.PathLike, model: nnx.Module | None = None) ->
 
     Returns:
       The model with the file's hard weights, bit for bit.
+
+    Raises:
+      CodecError: for corrupt, truncated or forged bytes, or tensors that do not match the
+        template.
+      ValueError: for a compact file or one naming no reference architecture without
+        ``model`` (the message names ``path``).
     """
     try:
         return decode_compressed(Path(path).read_bytes(), model)

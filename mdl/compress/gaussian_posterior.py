@@ -51,22 +51,59 @@ class GaussianPosteriorState(NamedTuple):
 
 
 def optimal_prior_kl_bits(mu, log_sigma) -> jax.Array:
-    """``KL(N(mu, sigma^2) || N(0, s^2)) / ln 2`` summed over one tensor, at the KL-optimal
-    prior variance ``s^2 = mean(mu^2 + sigma^2)`` (module doc): ``1/2 sum_j [ln s^2 - ln
-    sigma_j^2] / ln 2``. The prior scale's own 32 bits are not included."""
+    r"""$\mathrm{KL}(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(0, s^2))$ summed over one
+    tensor, in bits, at the KL-optimal prior variance $s^2 = \frac1N \sum_j (\mu_j^2 +
+    \sigma_j^2)$ (module doc):
+
+    $$\frac{1}{2 \ln 2} \sum_{j=1}^{N} \big(\ln s^2 - \ln \sigma_j^2\big).$$
+
+    The prior scale's own 32 bits are not included.
+
+    Args:
+      mu: the posterior means (the tensor's weights), any shape.
+      log_sigma: the posterior's $\log \sigma$, the same shape.
+
+    Returns:
+      Bits, a scalar.
+
+    References:
+      G. E. Hinton, D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993; A. Honkela, H. Valpola, "Variational
+      learning and bits-back coding: an information-theoretic view to Bayesian learning",
+      IEEE Trans. Neural Networks, 2004.
+    """
     prior_var = jnp.mean(mu**2 + jnp.exp(2 * log_sigma))
     return 0.5 * jnp.sum(jnp.log(prior_var) - 2 * log_sigma) / LN2
 
 
 def gaussian_posterior(init_log_sigma: float = -6.0, select: Selection = None) -> Compressor:
-    """A mean-field Gaussian posterior ``N(w, exp(log_sigma)^2)`` on the selected tensors
+    r"""A mean-field Gaussian posterior ``N(w, exp(log_sigma)^2)`` on the selected tensors
     (module doc): ``apply`` samples it, ``hard`` is its mean, ``bits`` its KL to the
     KL-optimal zero-mean Gaussian prior plus 32 bits per prior scale.
+
+    ``apply`` is $\theta = \mu + \sigma \epsilon$, $\epsilon \sim \mathcal{N}(0, I)$;
+    ``bits`` is, per selected tensor, `optimal_prior_kl_bits` $+ 32$, and 32 bits per scalar
+    of the other leaves: the model part of a bits-back code, in bits, an estimate of its
+    average length, not a file.
 
     ``log_sigma`` starts at ``init_log_sigma`` for every scalar and is learned (``make_optimizer``
     gives it the compressor optimizer). ``select`` as for every compressor (default: weight
     matrices and kernels; `mdl.estimators.variational` selects every parameter).
     ``finalize`` raises ValueError: a posterior is an estimate, not a file.
+
+    Args:
+      init_log_sigma: the initial $\log \sigma$ of every scalar (finite).
+      select: which leaves (regex, predicate, or None for ``ndim >= 2``).
+
+    Returns:
+      A `Compressor` whose state per tensor is a `GaussianPosteriorState`.
+
+    References:
+      G. E. Hinton, D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993; A. Honkela, H. Valpola, "Variational
+      learning and bits-back coding: an information-theoretic view to Bayesian learning",
+      IEEE Trans. Neural Networks, 2004; D. P. Kingma, M. Welling, "Auto-encoding
+      variational Bayes", ICLR 2014 (the reparameterization).
     """
     if not math.isfinite(init_log_sigma):
         raise ValueError(f"init_log_sigma must be finite; got {init_log_sigma}")

@@ -99,7 +99,7 @@ def hard_concrete(
     limits: tuple[float, float] = (-0.1, 1.1),
     init_keep: float = 0.9,
 ) -> Compressor:
-    """Hard-concrete gates ``g`` on the selected weights: the model runs with ``w * g``.
+    r"""Hard-concrete gates ``g`` on the selected weights: the model runs with ``w * g``.
 
     ``apply`` samples ``g = min(1, max(0, s (zeta - gamma) + gamma))``, ``s = sigmoid((log u -
     log(1 - u) + log alpha) / temperature)``, ``u ~ U(0, 1)`` (reparameterized, so ``log alpha``
@@ -107,6 +107,29 @@ def hard_concrete(
     gamma) + gamma))``. ``P(g != 0) = sigmoid(log alpha - temperature log(-gamma / zeta))``
     gives the expected number of kept weights, whose gradient trains the gates; ``bits()``
     takes its value from the hard gates (straight-through), so it is the file's length.
+
+    In symbols, with $\beta$ = ``temperature`` and $(\gamma, \zeta)$ = ``limits``:
+    $s = \sigma\big((\log u - \log(1 - u) + \log \alpha) / \beta\big)$,
+    $g = \min(1, \max(0, s(\zeta - \gamma) + \gamma))$, and
+    $P(g \ne 0) = \sigma(\log \alpha - \beta \log(-\gamma / \zeta))$. ``bits`` is, per
+    selected tensor of $n$ weights with $k$ kept by the hard gates,
+    $n\,h_2(k/n) + 32k + 32$ bits, $h_2(r) = -r \log_2 r - (1 - r) \log_2(1 - r)$
+    (`mdl.codes.sparse.sparse_leaf_bits`), with the gradient of $k$ taken from
+    $\sum_j P(g_j \ne 0)$ (a structured gate counted once per weight it covers).
+
+    Args:
+      select: which leaves (regex, predicate, or None for ``ndim >= 2``).
+      structured: one gate per output unit (the last axis) instead of one per weight.
+      temperature: $\beta > 0$.
+      limits: the stretch interval $(\gamma, \zeta)$, $\gamma < 0$, $\zeta > 1$.
+      init_keep: the initial $P(g \ne 0)$ of every gate, in $(0, 1)$.
+
+    Returns:
+      A `Compressor` whose ``finalize`` writes ``SparseLeaf`` leaves.
+
+    References:
+      C. Louizos, M. Welling, D. P. Kingma, "Learning sparse neural networks through $L_0$
+      regularization", ICLR 2018.
     """
     gamma, zeta = limits
     if not gamma < 0 < 1 < zeta:
@@ -149,7 +172,19 @@ def hard_concrete(
 
 
 def constant_sparsity(sparsity: float, begin_step: int = 0) -> Callable:
-    """``s(t) = sparsity`` from ``begin_step`` on, 0 before."""
+    """A sparsity schedule for `magnitude`: ``s(t) = sparsity`` from ``begin_step`` on, 0 before.
+
+    Args:
+      sparsity: the fraction of each tensor to zero, in $[0, 1)$.
+      begin_step: the step count $t$ from which it applies.
+
+    Returns:
+      ``schedule(step) -> s(step)``, jit-compatible.
+
+    References:
+      M. Zhu, S. Gupta, "To prune, or not to prune: exploring the efficacy of pruning for
+      model compression", 2017.
+    """
     _check_sparsity(sparsity, "sparsity")
 
     def schedule(step):
@@ -161,8 +196,26 @@ def constant_sparsity(sparsity: float, begin_step: int = 0) -> Callable:
 def polynomial_decay_sparsity(
     initial: float, final: float, begin_step: int, end_step: int, power: float = 3.0
 ) -> Callable:
-    """Zhu and Gupta's schedule: ``s(t) = s_f + (s_i - s_f)(1 - (t - t_0) / (t_1 - t_0))^p``
-    for ``t_0 <= t <= t_1``, ``s_i`` before, ``s_f`` after (TF-MOT ``PolynomialDecay``)."""
+    r"""Zhu and Gupta's schedule: ``s(t) = s_f + (s_i - s_f)(1 - (t - t_0) / (t_1 - t_0))^p``
+    for ``t_0 <= t <= t_1``, ``s_i`` before, ``s_f`` after (TF-MOT ``PolynomialDecay``).
+
+    $$s(t) = s_f + (s_i - s_f)\Big(1 - \operatorname{clip}\Big(\frac{t - t_0}{t_1 - t_0},
+    0, 1\Big)\Big)^p.$$
+
+    Args:
+      initial: $s_i$, in $[0, 1)$.
+      final: $s_f$, in $[0, 1)$.
+      begin_step: $t_0 \ge 0$.
+      end_step: $t_1 > t_0$.
+      power: $p > 0$.
+
+    Returns:
+      ``schedule(step) -> s(step)``, jit-compatible, for `magnitude`.
+
+    References:
+      M. Zhu, S. Gupta, "To prune, or not to prune: exploring the efficacy of pruning for
+      model compression", 2017.
+    """
     _check_sparsity(initial, "initial")
     _check_sparsity(final, "final")
     if not 0 <= begin_step < end_step:
@@ -190,13 +243,31 @@ class MagnitudeState(NamedTuple):
 
 
 def magnitude(select: Selection = None, *, schedule: Callable | float = 0.9) -> Compressor:
-    """Zero the smallest-magnitude fraction ``s(t)`` of each selected tensor.
+    r"""Zero the smallest-magnitude fraction ``s(t)`` of each selected tensor.
 
     ``schedule`` is a sparsity (constant from step 0) or a function of the step count ``t``,
     e.g. `polynomial_decay_sparsity`. The state keeps ``t`` and ``s(t)``; ``advance``
     (called by the trainer after every optimizer step) sets ``t <- t + 1``, ``s <- s(t)``, and
     both are ``"schedule"`` leaves, which no optimizer moves. Training runs with the hard
     weights (the gradient reaches the kept ones).
+
+    ``hard`` zeroes the $\lfloor s(t)\, n \rfloor$ smallest magnitudes of a tensor of $n$
+    weights (ties at the threshold zeroed too); ``bits`` is, with $k$ weights kept,
+    $n\,h_2(k/n) + 32k + 32$ bits, $h_2(r) = -r \log_2 r - (1 - r) \log_2(1 - r)$
+    (`mdl.codes.sparse.sparse_leaf_bits`), and 32 bits per scalar of the unselected leaves.
+
+    Args:
+      select: which leaves (regex, predicate, or None for ``ndim >= 2``).
+      schedule: a sparsity in $[0, 1)$ or a function of the step count (`constant_sparsity`,
+        `polynomial_decay_sparsity`).
+
+    Returns:
+      A `Compressor` whose ``finalize`` writes ``SparseLeaf`` leaves.
+
+    References:
+      S. Han, J. Pool, J. Tran, W. J. Dally, "Learning both weights and connections for
+      efficient neural networks", NeurIPS 2015 (magnitude pruning); M. Zhu, S. Gupta, "To
+      prune, or not to prune", 2017 (the schedule).
     """
     if not callable(schedule):
         schedule = constant_sparsity(float(schedule))
@@ -234,7 +305,7 @@ class DropoutState(NamedTuple):
 def sparse_variational_dropout(
     select: Selection = None, *, threshold: float = 3.0, init_log_sigma2: float = -10.0
 ) -> Compressor:
-    """Sparse variational dropout (Molchanov, Ashukha, Vetrov, "Variational dropout sparsifies
+    r"""Sparse variational dropout (Molchanov, Ashukha, Vetrov, "Variational dropout sparsifies
     deep neural networks", ICML 2017): each selected weight is ``N(theta, sigma^2)``, trained
     with additive reparameterization ``theta + sigma eps`` (``apply``); ``log alpha = log
     sigma^2 - log theta^2`` measures its noise, and ``hard`` prunes the weights with ``log
@@ -243,6 +314,25 @@ def sparse_variational_dropout(
     ``bits()`` has the value of the pruned tensors' file (``SparseLeaf``: ``n h2(k/n) + 32 k``)
     and the gradient of the approximate KL to the log-uniform prior (in bits), the regularizer
     that drives ``alpha`` up: an estimate that trains like the paper and counts like the file.
+
+    With $\log \alpha = \operatorname{clip}(\log \sigma^2 - \log(\theta^2 + 10^{-8}),
+    -10, 10)$, the surrogate is the paper's fit
+    $-\mathrm{KL} \approx k_1 \sigma(k_2 + k_3 \log \alpha) - \tfrac12 \log(1 +
+    \alpha^{-1}) - k_1$ ($k_1 = 0.63576$, $k_2 = 1.87320$, $k_3 = 1.48695$), summed and
+    divided by $\ln 2$; ``bits``'s value is $n\,h_2(k/n) + 32k + 32$ bits, with
+    $h_2(r) = -r \log_2 r - (1 - r) \log_2(1 - r)$.
+
+    Args:
+      select: which leaves (regex, predicate, or None for ``ndim >= 2``).
+      threshold: prune where $\log \alpha \ge$ ``threshold`` (finite).
+      init_log_sigma2: the initial $\log \sigma^2$ of every weight.
+
+    Returns:
+      A `Compressor` whose ``finalize`` writes ``SparseLeaf`` leaves.
+
+    References:
+      D. Molchanov, A. Ashukha, D. Vetrov, "Variational dropout sparsifies deep neural
+      networks", ICML 2017.
     """
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite; got {threshold}")
