@@ -76,7 +76,18 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 
 
 def load(name: str, **options) -> Dataset:
-    """Load data set ``name`` (one of ``LOADERS``) with that loader's keyword options."""
+    """Load data set ``name`` (one of ``LOADERS``) with that loader's keyword options.
+
+    Args:
+      name: a key of ``LOADERS`` (the table in the module doc).
+      **options: keyword arguments of that loader.
+
+    Returns:
+      The loader's `Dataset`; its references are in each loader's docstring.
+
+    Raises:
+      ValueError: for an unknown ``name``.
+    """
     loader = LOADERS.get(name)
     if loader is None:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(sorted(LOADERS))}")

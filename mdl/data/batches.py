@@ -15,6 +15,18 @@ def batches(key: jax.Array, x, y, batch_size: int | None = None):
     training step, and ``jax.lax.scan`` over the leading axis runs the epoch inside ``jit``.
     ``batch_size=None`` gives the full batch, ``B = 1`` (no shuffle). Pure JAX: the caller may
     ``jit`` it with ``batch_size`` static, or ``vmap`` it over keys for many seeds at once.
+
+    Args:
+      key: a PRNG key for the permutation (unused when ``batch_size`` is None).
+      x: inputs ``[n, ...]``.
+      y: targets ``[n, ...]``.
+      batch_size: an integer in ``[1, n]``, or None for one full batch.
+
+    Returns:
+      ``(xb, yb)`` of shapes ``[n // batch_size, batch_size, ...]``.
+
+    Raises:
+      ValueError: when ``x`` and ``y`` differ in length or ``batch_size`` is out of range.
     """
     n = x.shape[0]
     if y.shape[0] != n:

@@ -12,6 +12,10 @@ import numpy as np
 class Dataset:
     """Train and test arrays plus what a model needs to know about them.
 
+    A container, no code length: the data codes that charge bits for ``y`` given ``x`` are
+    in `mdl.codes`. Construction checks that each split has as many ``x`` as ``y`` and that
+    every example has shape ``input_shape``.
+
     Attributes:
       x_train, y_train, x_test, y_test: numpy arrays; ``x`` has shape ``[n, *input_shape]``.
       num_classes: number of label values (the alphabet size for sequence tasks).

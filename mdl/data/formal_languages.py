@@ -107,6 +107,22 @@ def load_formal_language(
     for Dyck-1, ``p`` is the chance of stopping at depth 0 and ``2 * max_n`` bounds the length).
     Test: for the counting languages every ``n = 1..test_max_n`` once (generalization beyond the
     training lengths); for Dyck-1, ``num_test`` strings up to length ``2 * test_max_n``.
+
+    Args:
+      language: ``"anbn"``, ``"anbncn"`` or ``"dyck1"``.
+      num_train: training strings.
+      p: the geometric parameter (Dyck-1: the chance of stopping at depth 0), in $(0, 1)$.
+      max_n: the largest training ``n``.
+      test_max_n: the largest test ``n``.
+      num_test: Dyck-1 test strings.
+      seed: the strings' seed.
+
+    Returns:
+      A `Dataset` of token sequences (the module doc gives the arrays and ``extras``).
+
+    References:
+      F. A. Gers, J. Schmidhuber, "LSTM recurrent networks learn simple context-free and
+      context-sensitive languages", IEEE Transactions on Neural Networks, 2001.
     """
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}; got {language!r}")

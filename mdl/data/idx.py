@@ -251,7 +251,19 @@ def load_idx_dataset(
 def load_mnist(
     root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
 ) -> Dataset:
-    """MNIST, 60,000 train / 10,000 test 28x28 digits. See `load_idx_dataset`."""
+    """MNIST, 60,000 train / 10,000 test 28x28 digits. See `load_idx_dataset`.
+
+    Pixels are uint8 values divided by 255 (float32 in $[0, 1]$), labels int64 in 0..9.
+    Arguments, search order, download and errors as in `load_idx_dataset`.
+
+    Returns:
+      A `Dataset` with 10 classes and ``input_shape`` ``(28, 28)`` (``(784,)`` when
+      ``flatten``).
+
+    References:
+      Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to
+      document recognition", Proceedings of the IEEE, 1998.
+    """
     return load_idx_dataset(
         "mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
     )
@@ -260,7 +272,19 @@ def load_mnist(
 def load_fashion_mnist(
     root=None, *, check_md5: bool = False, flatten: bool = False, download: bool = False, url=None
 ) -> Dataset:
-    """Fashion-MNIST, 60,000 / 10,000 28x28 clothing images. See `load_idx_dataset`."""
+    """Fashion-MNIST, 60,000 / 10,000 28x28 clothing images. See `load_idx_dataset`.
+
+    Pixels are uint8 values divided by 255 (float32 in $[0, 1]$), labels int64 in 0..9.
+    Arguments, search order, download and errors as in `load_idx_dataset`.
+
+    Returns:
+      A `Dataset` with 10 classes and ``input_shape`` ``(28, 28)`` (``(784,)`` when
+      ``flatten``).
+
+    References:
+      H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a novel image dataset for benchmarking
+      machine learning algorithms", 2017.
+    """
     return load_idx_dataset(
         "fashion_mnist", root, check_md5=check_md5, flatten=flatten, download=download, url=url
     )

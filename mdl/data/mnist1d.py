@@ -79,6 +79,19 @@ def load_mnist1d(settings: MNIST1DSettings | None = None, *, seed: int | None = 
     """MNIST-1D: 4,000 train / 1,000 test sequences of length 40 (float32), 10 classes.
 
     ``seed`` overrides ``settings.seed`` (default 42, the published one).
+
+    ``num_samples // 10`` sequences per template are generated, shuffled, standardized to
+    zero mean and unit standard deviation over the whole set, and split at ``train_split``.
+
+    Args:
+      settings: the generator's settings (default: the published ones).
+      seed: overrides ``settings.seed`` when given.
+
+    Returns:
+      A `Dataset` with 10 classes and ``input_shape`` ``(final_seq_length,)``.
+
+    References:
+      S. Greydanus, "Scaling down deep learning", 2020 (MNIST-1D).
     """
     s = settings or MNIST1DSettings()
     if seed is not None:

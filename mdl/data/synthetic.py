@@ -32,11 +32,25 @@ def _is_prime(p: int) -> bool:
 def load_modular_arithmetic(
     p: int = 97, op: str = "+", train_fraction: float = 0.5, seed: int = 0
 ) -> Dataset:
-    """All equations ``a op b = c (mod p)`` for ``a, b`` in ``[0, p)``, split at random.
+    r"""All equations ``a op b = c (mod p)`` for ``a, b`` in ``[0, p)``, split at random.
 
     The grokking setting (Power et al., "Grokking: generalization beyond overfitting on small
     algorithmic datasets", 2022). ``x`` holds the token pair ``[a, b]`` (int64), ``y = c``.
     Division is multiplication by the modular inverse and needs ``p`` prime and ``b != 0``.
+
+    Args:
+      p: the modulus, an integer $\ge 2$ (prime for ``"/"``).
+      op: ``"+"``, ``"-"``, ``"*"`` or ``"/"``.
+      train_fraction: the share of the $p^2$ equations ($p(p - 1)$ for ``"/"``) in the train
+        split, in $(0, 1)$.
+      seed: the split's seed.
+
+    Returns:
+      A `Dataset` with ``p`` classes and ``input_shape`` ``(2,)``.
+
+    References:
+      A. Power, Y. Burda, H. Edwards, I. Babuschkin, V. Misra, "Grokking: generalization
+      beyond overfitting on small algorithmic datasets", 2022.
     """
     if op not in OPERATIONS:
         raise ValueError(f"op must be one of {OPERATIONS}; got {op!r}")
@@ -76,10 +90,27 @@ def load_sparse_parity(
     num_test: int = 1000,
     seed: int = 0,
 ) -> Dataset:
-    """Uniform random bit strings labelled by the parity of ``num_relevant`` hidden bits.
+    r"""Uniform random bit strings labelled by the parity of ``num_relevant`` hidden bits.
 
     (Barak et al., "Hidden progress in deep learning: SGD learns parities near the computational
     limit", 2022.) ``x`` is float32 in {0, 1}; the chosen bits are ``extras["relevant_bits"]``.
+
+    $y = \big(\sum_{i \in S} x_i\big) \bmod 2$ for a hidden set $S$ of $k$ = ``num_relevant``
+    of the $n$ = ``num_bits`` positions: the rule is named in $\log_2 \binom{n}{k}$ bits.
+
+    Args:
+      num_bits: $n$, the string length.
+      num_relevant: $k$, in $[1, n]$.
+      num_train: training examples.
+      num_test: test examples.
+      seed: the seed of $S$ and of the strings.
+
+    Returns:
+      A `Dataset` with 2 classes and ``input_shape`` ``(num_bits,)``.
+
+    References:
+      B. Barak, B. L. Edelman, S. Goel, S. Kakade, E. Malach, C. Zhang, "Hidden progress in
+      deep learning: SGD learns parities near the computational limit", NeurIPS 2022.
     """
     if not 1 <= num_relevant <= num_bits:
         raise ValueError(f"num_relevant must be in [1, num_bits={num_bits}]; got {num_relevant}")
@@ -121,13 +152,35 @@ def load_teacher_student(
     temperature: float = 0.0,
     seed: int = 0,
 ) -> Dataset:
-    """Gaussian inputs labelled by a random teacher network.
+    r"""Gaussian inputs labelled by a random teacher network.
 
     With ``temperature == 0`` the label is the teacher's argmax (a deterministic rule); with
     ``temperature > 0`` it is sampled from ``softmax(logits / temperature)``, so the labels'
     conditional entropy, ``extras["label_entropy_bits"]`` on the test set, is known exactly: the
     floor no code of the test labels given the inputs can beat on average. Teacher weights (LeCun
     normal init) are in ``extras["teacher"]``.
+
+    The teacher is an MLP of sizes ``[input_dim, *hidden, num_classes]`` with tanh hidden
+    layers, weights $\mathcal{N}(0, 1/m)$ ($m$ the fan-in), biases $\mathcal{N}(0, 0.01)$;
+    its logits are multiplied by 3. With $T$ = ``temperature`` $> 0$,
+    $y \sim \operatorname{softmax}(z / T)$ and ``extras["label_entropy_bits"]`` is
+    $\sum_{i \in \text{test}} H(p_i) = -\sum_i \sum_c p_{ic} \log_2 p_{ic}$ in bits.
+
+    Args:
+      input_dim: the inputs' dimension ($x \sim \mathcal{N}(0, I)$, float32).
+      hidden: the teacher's hidden widths.
+      num_classes: at least 2.
+      num_train: training examples.
+      num_test: test examples.
+      temperature: 0 for the argmax rule, else the sampling temperature.
+      seed: the seed of the teacher, the inputs and the sampled labels.
+
+    Returns:
+      A `Dataset` with ``num_classes`` classes and ``input_shape`` ``(input_dim,)``.
+
+    References:
+      Y. LeCun, L. Bottou, G. B. Orr, K.-R. Müller, "Efficient BackProp", 1998 (the
+      teacher's initialization).
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0; got {temperature}")

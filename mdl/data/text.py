@@ -18,7 +18,7 @@ def load_text(
     test_fraction: float = 0.05,
     max_symbols: int | None = None,
 ) -> Dataset:
-    """Split a corpus into contiguous train / valid / test parts, in that order, and cut each
+    r"""Split a corpus into contiguous train / valid / test parts, in that order, and cut each
     into non-overlapping windows of ``context + 1`` symbols: ``x = w[:-1]``, ``y = w[1:]``.
 
     Contiguous splits (not shuffled windows) keep test text unseen, as in language-model
@@ -27,6 +27,28 @@ def load_text(
     ``byte``). Valid windows are ``extras["x_valid"]``/``["y_valid"]``. ``max_symbols`` reads
     only the first symbols (for quick runs). A relative ``path`` that does not exist is looked
     up under ``$MDL_DATA``.
+
+    Symbols are the file's distinct characters (``char``, UTF-8) or bytes (``byte``),
+    numbered in sorted order. Of $n$ symbols, the last $\lfloor n f_{\text{test}} \rfloor$
+    are test and the $\lfloor n f_{\text{valid}} \rfloor$ before them valid ($f$ the
+    fractions below); each part's remainder after its last whole window is dropped.
+
+    Args:
+      path: the corpus file.
+      level: ``"char"`` or ``"byte"``.
+      context: the window's input length (each window holds ``context + 1`` symbols).
+      valid_fraction: the valid share, $\ge 0$.
+      test_fraction: the test share, $> 0$ (the two sum below 1).
+      max_symbols: read only the first this many symbols (None: all).
+
+    Returns:
+      A `Dataset` with ``x``, ``y`` int32 ``[windows, context]`` and as many classes as the
+      alphabet has symbols.
+
+    Raises:
+      FileNotFoundError: when the file is not found (also under ``$MDL_DATA``).
+      ValueError: for non-UTF-8 text at ``char`` level, bad fractions, or a train or test
+        split shorter than one window.
     """
     if level not in ("char", "byte"):
         raise ValueError(f"level must be 'char' or 'byte'; got {level!r}")

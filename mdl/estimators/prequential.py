@@ -58,7 +58,31 @@ MIN_CALIBRATION_LABELS = 50
 
 
 class PrequentialSettings(NamedTuple):
-    """Everything both ends must agree on (besides the inputs and the model family)."""
+    r"""Everything both ends must agree on (besides the inputs and the model family).
+
+    `encode_prequential` writes them at the head of its file (varints and two float32s), so
+    they are part of the code length.
+
+    Attributes:
+      boundaries: the chunk boundaries $(t_0, \ldots, t_s = n)$ (`chunk_boundaries`).
+      num_classes: $K$; the first $t_0$ labels cost $t_0 \log_2 K$ bits.
+      batch_size: each chunk model's minibatch size.
+      learning_rate: its learning rate.
+      max_epochs: its step budget in epochs of its training labels: at most
+        ``max(min_steps, ceil(max_epochs * fit_size / batch_size))`` steps, rounded up to a
+        multiple of ``eval_every`` (early stopping keeps the best evaluation).
+      min_steps: the least step budget.
+      eval_every: steps between held-out evaluations (early stopping).
+      patience: evaluations without improvement before stopping.
+      holdout_fraction: the share of its seen labels a chunk model holds out.
+      seed: the seed of every chunk model's initialization and minibatches.
+      calibrate: pick a softmax temperature on the held-out slice.
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
+      A. P. Dawid, "Present position and potential developments: the prequential approach",
+      JRSS A, 1984.
+    """
 
     boundaries: tuple[int, ...]
     num_classes: int
@@ -74,8 +98,27 @@ class PrequentialSettings(NamedTuple):
 
 
 def chunk_boundaries(n: int, first: int = 8, schedule=None) -> tuple[int, ...]:
-    """Chunk boundaries ``(t_0, ..., t_s = n)``: ``schedule`` if given (strictly increasing,
+    r"""Chunk boundaries ``(t_0, ..., t_s = n)``: ``schedule`` if given (strictly increasing,
     ``2 <= t_0``, last ``<= n``; ``n`` is appended when missing), else doubling from ``first``.
+
+    Doubling gives $t_j = 2^j t_0$ while $2^j t_0 < n$, then $n$: about $\log_2(n / t_0)$
+    chunk models, each trained on as many labels as it codes.
+
+    Args:
+      n: the number of labels, at least 2.
+      first: $t_0$, in $[2, n - 1]$, when ``schedule`` is None.
+      schedule: explicit boundaries, or None.
+
+    Returns:
+      The boundaries, a tuple ending with ``n``.
+
+    Raises:
+      ValueError: for fewer than 2 labels or a bad ``first`` or ``schedule``.
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
+      A. P. Dawid, "Present position and potential developments: the prequential approach",
+      JRSS A, 1984.
     """
     if n < 2:
         raise ValueError(f"the prequential code needs at least 2 examples; got {n}")
@@ -345,9 +388,31 @@ def prequential(
 def encode_prequential(
     model_fn, x, y, *, num_classes: int, first: int = 8, schedule=None, **options
 ) -> bytes:
-    """The labels as a real prequential code (kind PREQ): the settings (varints and two
+    r"""The labels as a real prequential code (kind PREQ): the settings (varints and two
     float32s), then one rANS stream of every chunk, the first with the uniform code and each
-    next with its model's probabilities (`mdl.codec.encode_label_chunks`)."""
+    next with its model's probabilities (`mdl.codec.encode_label_chunks`).
+
+    The file's $8 \cdot$ ``len(bytes)`` bits are $t_0 \log_2 K + \sum_{s \ge 1}
+    \sum_{t_{s-1} \le i < t_s} -\log_2 p_{\hat\theta_s}(y_i \mid x_i)$ (module doc) plus the
+    settings, one coder state and the container's header: the total of `prequential`.
+
+    Args:
+      model_fn: ``rngs -> fresh model``, the same the decoder will use.
+      x: the inputs, in transmission order.
+      y: the labels.
+      num_classes: $K$.
+      first: $t_0$ (see `chunk_boundaries`).
+      schedule: explicit boundaries instead of doubling.
+      **options: fields of `PrequentialSettings`.
+
+    Returns:
+      The file's bytes; `decode_prequential` reads them back.
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
+      A. P. Dawid, "Present position and potential developments: the prequential approach",
+      JRSS A, 1984.
+    """
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)
     return _encode(settings, y, _run(x, y, model_fn, settings)[0])
@@ -362,7 +427,25 @@ def _encode(settings: PrequentialSettings, y, runs) -> bytes:
 
 def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
     """Recover the labels from `encode_prequential`'s bytes, the inputs ``x`` and the
-    same ``model_fn``: retrain each chunk model on the labels decoded so far."""
+    same ``model_fn``: retrain each chunk model on the labels decoded so far.
+
+    Args:
+      data: the bytes of `encode_prequential`.
+      model_fn: the encoder's ``rngs -> fresh model``.
+      x: the encoder's inputs, in the same order.
+
+    Returns:
+      The labels, int64 ``[n]``.
+
+    Raises:
+      CodecError: for corrupt or truncated bytes, inputs of another length, or a model or
+        inputs other than the encoder's (the labels' checksum fails).
+
+    References:
+      L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
+      A. P. Dawid, "Present position and potential developments: the prequential approach",
+      JRSS A, 1984.
+    """
     sections = unpack(data, KIND)
     settings = _settings_from_bytes(require(sections, "SETT")[0])
     x = np.asarray(x, np.float32)

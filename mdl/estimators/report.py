@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DescriptionLength:
-    """A description length in bits, broken into named parts.
+    r"""A description length in bits, broken into named parts.
+
+    The total is $L = \sum_{\text{parts}} L_{\text{part}}$ bits, compared with the uniform
+    code's $n \log_2 K$ bits (`ratio_to_uniform`). Construction refuses $n < 1$, $K < 2$ and
+    negative or non-finite parts.
 
     Attributes:
       method: the estimator (``"two_part"``, ``"variational"``, ``"prequential"``, ...).
@@ -20,6 +24,9 @@ class DescriptionLength:
       real: whether every part is the size of bytes actually written (a file that decodes).
       details: anything else worth keeping (estimates beside real sizes, accuracies, chunk
         tables); must be JSON-serializable.
+
+    References:
+      P. Grünwald, "The Minimum Description Length Principle", MIT Press, 2007.
     """
 
     method: str

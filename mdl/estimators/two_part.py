@@ -75,7 +75,7 @@ def _structure_integers(arch: dict) -> tuple[list[int], float]:
 
 
 def structure_bits(model: nnx.Module) -> float:
-    """Bits to name ``model``'s architecture: its family among ``FAMILIES`` (uniform), then its
+    r"""Bits to name ``model``'s architecture: its family among ``FAMILIES`` (uniform), then its
     integers, each with Rissanen's log* code, read from `mdl.models.describe`:
 
     * MLP: ``log*(len(sizes)) + sum log*(size) + log*(pool)`` (``+ log* H + log* W`` when
@@ -87,6 +87,20 @@ def structure_bits(model: nnx.Module) -> float:
       sizes; CharTransformer: of the vocabulary, context, dimension, heads and layers.
 
     Models outside `mdl.models` raise ValueError: pass ``structure=`` yourself.
+
+    In all, $\log_2 |\text{FAMILIES}| + \sum_i L^*(n_i)$ (+ 1 for ConvNet) bits, with
+    $L^*(n) = \log_2 c + \log_2 n + \log_2 \log_2 n + \cdots$ (positive terms,
+    `mdl.codes.log_star_bits`): a prefix code fixed before the data.
+
+    Args:
+      model: a reference model of `mdl.models`.
+
+    Returns:
+      Bits (a Python float).
+
+    References:
+      J. Rissanen, "A universal prior for integers and estimation by minimum description
+      length", Annals of Statistics, 1983.
     """
     arch = describe(model)
     if arch is None:

@@ -55,15 +55,47 @@ from mdl.params import split_params
 
 
 class GaussianPosterior(NamedTuple):
-    """Mean-field Gaussian over a parameter pytree: ``theta ~ N(mean, exp(log_sigma)^2)``."""
+    r"""Mean-field Gaussian over a parameter pytree: ``theta ~ N(mean, exp(log_sigma)^2)``.
+
+    The posterior $q$ of the bits-back code (module doc); `kl_bits` is its KL to the
+    KL-optimal prior, in bits.
+
+    Attributes:
+      mean: the pytree of means $\mu$.
+      log_sigma: the pytree of $\log \sigma$, the same structure.
+
+    References:
+      G. E. Hinton, D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993.
+    """
 
     mean: Any
     log_sigma: Any
 
 
 def kl_bits(posterior: GaussianPosterior) -> jax.Array:
-    """``KL(q || p) / ln 2`` with each tensor's prior variance at its optimum (module doc):
-    the sum of `mdl.compress.optimal_prior_kl_bits` over the tensors."""
+    r"""``KL(q || p) / ln 2`` with each tensor's prior variance at its optimum (module doc):
+    the sum of `mdl.compress.optimal_prior_kl_bits` over the tensors.
+
+    $$\mathrm{KL}(q \,\|\, p) = \frac{1}{2 \ln 2} \sum_{\text{tensors}} \sum_{j}
+    \big(\ln s^2 - \ln \sigma_j^2\big), \qquad s^2 = \tfrac1N \textstyle\sum_j
+    (\mu_j^2 + \sigma_j^2)$$
+
+    per tensor of $N$ scalars. The prior scales' 32 bits each are not included
+    (``prior_scale_bits``).
+
+    Args:
+      posterior: the `GaussianPosterior`.
+
+    Returns:
+      Bits, a float32 scalar.
+
+    References:
+      G. E. Hinton, D. van Camp, "Keeping neural networks simple by minimizing the
+      description length of the weights", COLT 1993; A. Honkela, H. Valpola, "Variational
+      learning and bits-back coding: an information-theoretic view to Bayesian learning",
+      IEEE Trans. Neural Networks, 2004.
+    """
     total = jnp.float32(0.0)
     for mu, log_sigma in zip(
         jax.tree.leaves(posterior.mean), jax.tree.leaves(posterior.log_sigma), strict=True

@@ -21,6 +21,23 @@ class ConvNet(nnx.Module):
 
     Input: ``[n, H, W]``, ``[n, H, W, C]`` or flattened ``[n, H * W * C]`` with
     ``image_shape = (H, W)`` or ``(H, W, C)``.
+
+    Output: logits ``[n, num_classes]``. Parameters: $(k^2 c_{i-1} + 1) c_i$ per convolution
+    ($c_0$ the input channels) plus $(F + 1)$ times ``num_classes`` for the dense layer, $F$
+    its input features.
+
+    Args:
+      channels: the output channels of each convolution.
+      image_shape: ``(H, W)`` or ``(H, W, C)``.
+      num_classes: the output width, at least 2.
+      kernel_size: $k$, the convolutions' side.
+      input_pool: average-pooling block side before the first convolution (1: none).
+      global_pool: average the last feature map over positions instead of flattening it.
+      rngs: the initializers' random streams.
+
+    References:
+      Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to
+      document recognition", Proceedings of the IEEE, 1998 (convolutional networks).
     """
 
     def __init__(

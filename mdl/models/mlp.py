@@ -10,7 +10,7 @@ from flax import nnx
 
 
 class MLP(nnx.Module):
-    """Fully connected network ``sizes[0] -> ... -> sizes[-1]``; inputs are flattened first.
+    r"""Fully connected network ``sizes[0] -> ... -> sizes[-1]``; inputs are flattened first.
 
     With ``pool > 1`` and ``image_shape = (H, W)``, each input image (given as ``[..., H, W]``
     or flattened ``[..., H * W]``) is first average-pooled over ``pool x pool`` blocks, a fixed
@@ -18,6 +18,21 @@ class MLP(nnx.Module):
     describe for the same architecture family.
 
     Parameter count: ``sum_i (sizes[i] + 1) * sizes[i + 1]``.
+
+    Layer $i$ computes $h_{i+1} = \phi(W_i h_i + b_i)$, with no activation after the last
+    layer (the output is logits). At 32 bits a parameter, the uncompressed description is
+    $32 \sum_i (s_i + 1) s_{i+1}$ bits.
+
+    Args:
+      sizes: the layer widths, at least two positive integers (inputs first).
+      activation: $\phi$, applied between layers (default ReLU).
+      pool: average-pooling block side (1: none).
+      image_shape: ``(H, W)``, required when ``pool > 1``.
+      rngs: the initializers' random streams.
+
+    References:
+      D. E. Rumelhart, G. E. Hinton, R. J. Williams, "Learning representations by
+      back-propagating errors", Nature, 1986.
     """
 
     def __init__(
@@ -85,6 +100,18 @@ def lenet_300_100(*, rngs: nnx.Rngs | None = None, seed: int = 0) -> MLP:
     """LeNet-300-100 (LeCun et al. 1998): 784-300-100-10, ReLU, 266,610 parameters.
 
     The fully connected MNIST network on which Han et al. (Deep Compression, 2016) and Ullrich
-    et al. (soft weight-sharing, 2017) quote their compression ratios.
+    et al. (soft weight-sharing, 2017) quote their compression ratios. Uncompressed, at 32 bits
+    a parameter: 8,531,520 bits.
+
+    Args:
+      rngs: the initializers' random streams (default ``nnx.Rngs(seed)``).
+      seed: used when ``rngs`` is None.
+
+    Returns:
+      An `MLP` of sizes ``[784, 300, 100, 10]``.
+
+    References:
+      Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to
+      document recognition", Proceedings of the IEEE, 1998.
     """
     return MLP([784, 300, 100, 10], rngs=rngs or nnx.Rngs(seed))

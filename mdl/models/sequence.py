@@ -15,6 +15,20 @@ class CharTransformer(nnx.Module):
     Parameters: ``V d + T d`` embeddings, per block ``4 (d^2 + d)`` attention + ``8 d^2 + 5 d``
     MLP + ``4 d`` norms, then ``2 d`` final norm and ``d V + V`` head.
     Input: int tokens ``[..., T]`` with ``T <= context``; output logits ``[..., T, V]``.
+
+    Args:
+      vocab_size: $V$.
+      context: the longest sequence $T$ (the position embeddings' count).
+      dim: $d$, divisible by ``num_heads``.
+      num_heads: attention heads.
+      num_layers: blocks.
+      rngs: the initializers' random streams.
+
+    References:
+      A. Vaswani, N. Shazeer, N. Parmar, J. Uszkoreit, L. Jones, A. N. Gomez, L. Kaiser,
+      I. Polosukhin, "Attention is all you need", NeurIPS 2017; A. Radford, J. Wu, R. Child,
+      D. Luan, D. Amodei, I. Sutskever, "Language models are unsupervised multitask
+      learners", 2019 (GPT-2, pre-norm).
     """
 
     def __init__(
@@ -68,6 +82,19 @@ class CharRNN(nnx.Module):
     Parameters: ``V e`` embedding, GRU ``3 (e h + h + h h)`` (flax's GRUCell: a biased input
     kernel and an unbiased recurrent kernel for the three gates), head ``h V + V``.
     Input ``[..., T]`` ints; output ``[..., T, V]``.
+
+    The carry starts at zero; step $t$'s logits depend on tokens $0..t$ only.
+
+    Args:
+      vocab_size: $V$.
+      embed_dim: $e$.
+      hidden: $h$, the GRU's width.
+      rngs: the initializers' random streams.
+
+    References:
+      K. Cho, B. van Merriënboer, C. Gulcehre, D. Bahdanau, F. Bougares, H. Schwenk,
+      Y. Bengio, "Learning phrase representations using RNN encoder-decoder for statistical
+      machine translation", EMNLP 2014 (the GRU).
     """
 
     def __init__(self, vocab_size: int, *, embed_dim: int = 16, hidden: int = 64, rngs: nnx.Rngs):

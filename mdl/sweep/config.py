@@ -100,7 +100,11 @@ def _number_tuple(name: str, value, kind, *, allow_none: bool = False) -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """What a sweep trains. Every field but a builder function is plain data (TOML and JSON).
+    r"""What a sweep trains. Every field but a builder function is plain data (TOML and JSON).
+
+    Each point minimizes $L_{\text{data}} + \beta L_{\text{model}}$, both in bits (the data
+    code's bits of the training targets and the compressor's ``bits``); $\beta = 1$ is the
+    two-part code length. Construction checks every field and raises ValueError.
 
     Attributes:
       data: a data set name from ``mdl.data.LOADERS`` (``"digits"`` is built in).
@@ -127,6 +131,11 @@ class SweepConfig:
         device for convolutional models on CPU, where vmapped convolutions are slower).
       scan: one ``lax.scan`` per epoch (True) or a loop of vmapped steps (False); None picks
         the loop for convolutional models on CPU, where XLA's while loop slows convolutions.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978 (two-part
+      codes); J. Langford, "Tutorial on practical prediction theory for classification",
+      JMLR, 2005 (the Occam bound of each record).
     """
 
     data: str = "digits"

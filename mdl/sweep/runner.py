@@ -92,10 +92,28 @@ NOISE_STREAM = 2**31 - 1  # fold_in index of a seed's label-noise draws (epochs 
 
 
 def noisy_labels(labels: np.ndarray, fraction: float, seed: int, num_classes: int) -> np.ndarray:
-    """``labels`` with each replaced, with probability ``fraction``, by a uniformly drawn class
+    r"""``labels`` with each replaced, with probability ``fraction``, by a uniformly drawn class
     (Zhang et al. 2017, "Understanding deep learning requires rethinking generalization").
     The draws depend on the seed alone, so a seed's noisy sets are nested as the fraction
-    grows (common random numbers)."""
+    grows (common random numbers).
+
+    Label $i$ becomes $c_i \sim U\{0, \ldots, K - 1\}$ when $u_i <$ ``fraction``,
+    $u_i \sim U(0, 1)$; a drawn class may equal the original, so about
+    $f (K - 1) / K$ of the labels change.
+
+    Args:
+      labels: integer labels ``[n]``.
+      fraction: $f$, in $[0, 1]$ (0 returns ``labels`` itself).
+      seed: the noise's seed.
+      num_classes: $K$.
+
+    Returns:
+      The noisy labels, ``labels``' dtype.
+
+    References:
+      C. Zhang, S. Bengio, M. Hardt, B. Recht, O. Vinyals, "Understanding deep learning
+      requires rethinking generalization", ICLR 2017.
+    """
     if fraction == 0:
         return labels
     key = jax.random.fold_in(jax.random.key(seed), NOISE_STREAM)
@@ -194,7 +212,18 @@ def chunk_size(
 ) -> int:
     """Points per chunk: the config's, else one per device where vmapping does not pay
     (``one_point_per_device``), else as many as fit the memory budget on every device; a
-    multiple of the device count (so the points axis divides evenly over the mesh)."""
+    multiple of the device count (so the points axis divides evenly over the mesh).
+
+    Args:
+      config: the sweep's `SweepConfig` (``points_per_chunk`` wins when nonzero).
+      n_points: the points to train.
+      per_point_bytes: the estimated device memory of one point, in bytes.
+      n_devices: the devices on the points axis.
+      one_point_per_device: one point per device instead of the memory budget.
+
+    Returns:
+      The chunk size, a positive multiple of ``n_devices``.
+    """
     if config.points_per_chunk:
         size = config.points_per_chunk
     elif one_point_per_device:
@@ -256,7 +285,7 @@ def run(
     data: Dataset | None = None,
     progress: bool = True,
 ) -> list[dict]:
-    """Run (or resume) the sweep ``config`` into folder ``out``; returns all its records.
+    r"""Run (or resume) the sweep ``config`` into folder ``out``; returns all its records.
 
     ``data`` (a `mdl.data.Dataset`) overrides loading ``config.data``. Each record has
     the keys of ``RECORD_KEYS`` plus ``point``, ``model_file``, ``n_train``, ``n_test``,
@@ -264,6 +293,29 @@ def run(
     code plus the compact file; ``error_bound`` is the Occam (kl) bound at ``config.delta`` with
     that code plus ``log2(number of points)`` (choosing any one point of the grid afterwards
     stays covered), for categorical data codes (None otherwise).
+
+    In bits: ``model_code_bits`` $= L(\text{structure}) + 8 \cdot$ (compact file bytes), and
+    ``error_bound`` is $p \le \mathrm{kl}^{-1}\big(q, (L + \log_2 P + \log_2(1/\delta))
+    / m\big)$ for training error $q$ on $m$ examples, $L$ = ``model_code_bits``, $P$ points
+    (`mdl.bounds.occam_bound`).
+
+    Args:
+      config: the `SweepConfig`.
+      out: the sweep's folder (created, or resumed when it holds the same config).
+      data: a `mdl.data.Dataset` to use instead of loading ``config.data``.
+      progress: show progress bars.
+
+    Returns:
+      Every point's record (dicts), in the grid's order.
+
+    Raises:
+      SetupError: when the data, model, data code or compressor cannot start.
+      ConfigMismatchError: when ``out`` holds another config's sweep.
+
+    References:
+      J. Rissanen, "Modeling by shortest data description", Automatica, 1978; J. Langford,
+      "Tutorial on practical prediction theory for classification", JMLR, 2005 (the Occam
+      bound).
     """
     out = Path(out)
     writer = jax.process_index() == 0
