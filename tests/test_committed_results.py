@@ -80,3 +80,24 @@ def test_codelength_table_figures_are_the_committed_run():
     for key in ("float32_two_part", "two_part", "variational", "prequential"):
         accuracy = f"{100 * summary[f'{key}_test_accuracy']:.2f}%"
         assert accuracy in table, (key, accuracy)
+
+
+def test_text_compression_figures_are_the_committed_run():
+    """experiments/text_compression.md's figures are the committed summary's, and the run
+    decoded both archives and met the issue's targets."""
+    summary = json.loads((ROOT / "experiments/results/text_compression/summary.json").read_text())
+    page = (ROOT / "experiments/text_compression.md").read_text()
+    for method, bpc in summary["bpc"].items():
+        assert f"{bpc:.4f}" in page, method
+    for method in ("online", "two_part"):
+        assert summary["methods"][method]["decoded_exactly"]
+        for kind in ("encode", "decode"):
+            assert f"{round(summary[f'{kind}_chars_per_s'][method]):,}" in page, (method, kind)
+    for method, bpc in summary["nt_given_ot_bpc"].items():
+        assert f"{bpc:.4f}" in page, method
+    bound = summary["transfer"]["bound"]
+    for key in ("bound_bpc", "train_bpc", "held_out_bpc"):
+        assert f"{bound[key]:.4f}" in page, key
+    assert min(summary["bpc"]["online"], summary["bpc"]["two_part"]) <= 1.70
+    assert summary["bpc"]["online"] <= 1.86
+    assert summary["chars"] == 4_298_239 and not summary["smoke"]

@@ -84,8 +84,8 @@ class TextCodeSettings:
       beta: two-part only, the weight of the model's bits in the training loss.
 
     The online defaults (16 streams, windows of 8 steps, Adam 0.005 decaying over 500 updates)
-    were picked by code length on prefixes of ``kjv.txt`` (eight settings on its first 200,000
-    characters, five on its first million; see ``experiments/text_compression.md``).
+    were picked by code length on prefixes of ``kjv.txt`` (nine settings on its first 200,000
+    characters, six on its first million; see ``experiments/text_compression.md``).
     """
 
     method: str = "online"
