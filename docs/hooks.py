@@ -58,6 +58,11 @@ LINK_REWRITES = {
         "](ARCHITECTURE.md)": "](architecture.md)",
     },
     "theory/index.md": {},
+    # Experiment pages link figures as ../docs/figures/ (right on GitHub, from experiments/).
+    **{
+        f"experiments/{p.name}": {"](../docs/figures/": "](../figures/"}
+        for p in sorted((ROOT / "experiments").glob("*.md"))
+    },
 }
 
 
