@@ -77,3 +77,41 @@ def test_the_console_script_is_installed():
     script = Path(sys.executable).parent / "mdl"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == f"mdl {__version__}"
+
+
+TINY_TEXT = ["--hidden", "8", "--streams", "4", "--window", "4", "--no-progress"]
+
+
+@pytest.mark.parametrize("method", ["online", "two-part"])
+def test_compress_then_decompress_gives_the_file_back(tmp_path, capsys, method):
+    source, archive, restored = tmp_path / "in.txt", tmp_path / "in.mdl", tmp_path / "out.txt"
+    source.write_bytes(b"And God said, Let there be light: and there was light.\n" * 20)
+    extra = ["--epochs", "1"] if method == "two-part" else []
+    argv = ["compress", "--method", method, *TINY_TEXT, *extra, str(source), str(archive)]
+    assert main(argv) == 0
+    assert "bits per byte" in capsys.readouterr().out
+    assert main(["decompress", "--no-progress", str(archive), str(restored)]) == 0
+    assert restored.read_bytes() == source.read_bytes()
+
+
+def test_compress_refuses_to_overwrite_empty_input_and_bad_archives(tmp_path, capsys):
+    source, archive = tmp_path / "in.txt", tmp_path / "in.mdl"
+    source.write_bytes(b"abc" * 50)
+    archive.write_bytes(b"already here")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", *TINY_TEXT, str(source), str(archive)])
+    assert exit_info.value.code == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert archive.read_bytes() == b"already here"
+    assert main(["compress", "--force", *TINY_TEXT, str(source), str(archive)]) == 0
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", *TINY_TEXT, str(empty), str(tmp_path / "e.mdl")])
+    assert exit_info.value.code == 2 and "is empty" in capsys.readouterr().err
+    truncated = tmp_path / "cut.mdl"
+    truncated.write_bytes(archive.read_bytes()[:-9])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["decompress", "--no-progress", str(truncated), str(tmp_path / "out.txt")])
+    assert exit_info.value.code == 2 and "cut.mdl" in capsys.readouterr().err
+    assert not (tmp_path / "out.txt").exists()
