@@ -74,13 +74,16 @@ class TextCodeSettings:
         symbols).
       window: online only, steps ``T`` per training window (truncated backpropagation
         through time): the model takes one Adam step per ``B x T`` symbols.
-      embed_dim, hidden: the GRU model's widths; ``seed``: its initialization.
+      embed_dim: the GRU model's embedding width.
+      hidden: the GRU's width.
+      seed: the seed of the model's initial weights (all the online code sends of them).
       learning_rate: the online code's Adam step, ``learning_rate / sqrt(1 + t / decay_steps)``
         after ``t`` updates (constant when ``decay_steps`` is 0).
       decay_steps: online only, the time scale of that decay, in updates.
-      epochs, train_streams, train_window, train_learning_rate: two-part only, the training
-        before the text is coded: passes over the text, in windows of ``train_window`` steps
-        of ``train_streams`` streams, Adam's initial step.
+      epochs: two-part only, training passes over the text before it is coded.
+      train_streams: two-part only, the streams the training reads the text as.
+      train_window: two-part only, steps per training window.
+      train_learning_rate: two-part only, Adam's initial step (cosine decay to zero).
       beta: two-part only, the weight of the model's bits in the training loss.
 
     The online defaults (16 streams, windows of 8 steps, Adam 0.005 decaying over 500 updates)
