@@ -60,7 +60,11 @@ from mdl.textcode.streams import Streams
 KIND = "TEXT"
 METHODS = ("online", "two-part")
 """The two text codes: learn while coding (no weights sent), or train, send the model, code."""
-MAX_TEXT_BYTES = 1 << 31  # what a decoder agrees to rebuild from a header's declared length
+MAX_TEXT_BYTES = 1 << 31  # the most bytes one archive holds
+# What a decoder agrees to rebuild unless told otherwise: its working arrays take 4 bytes per
+# character (1 GiB here), allocated from the header's declared length before any decoding.
+DEFAULT_MAX_DECODED_BYTES = 1 << 28
+_MAX_SETTING = 1 << 16
 _PACKAGES = ("mdl", "jax", "jaxlib", "flax", "optax", "numpy", "constriction")
 
 
@@ -113,6 +117,10 @@ class TextCodeSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            # Caps far above any setting a CPU or GPU can use, so that a forged archive
+            # header cannot make the decoder build a model of billions of weights.
+            if value > _MAX_SETTING:
+                raise ValueError(f"{name} must be at most {_MAX_SETTING}; got {value!r}")
         if not isinstance(self.decay_steps, int) or self.decay_steps < 0:
             raise ValueError(
                 f"decay_steps must be a non-negative integer; got {self.decay_steps!r}"
@@ -430,16 +438,30 @@ def read_header(archive: bytes) -> dict:
 
 
 def decompress_text(
-    archive: bytes, *, check_environment: bool = True, progress: Progress | None = None
+    archive: bytes,
+    *,
+    check_environment: bool = True,
+    progress: Progress | None = None,
+    max_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> bytes:
     """The bytes `compress_text` coded into ``archive``.
 
+    ``max_bytes`` (256 MiB) is the longest text the decoder agrees to rebuild: it allocates
+    4 bytes per declared character before decoding any, so a forged length is refused rather
+    than allocated; raise it for larger archives.
+
     Raises:
-      CodecError: a truncated or corrupted archive, or one whose decoding fails its checksum.
+      CodecError: a truncated or corrupted archive, one declaring more than ``max_bytes``,
+        or one whose decoding fails its checksum.
       ValueError: an archive written on another machine type or with other library versions
         (``check_environment=False`` tries anyway; the checksum still guards the output).
     """
     header = read_header(archive)
+    if header["length"] > max_bytes:
+        raise CodecError(
+            f"archive declares {header['length']:,} bytes, more than max_bytes={max_bytes:,}; "
+            "pass a larger max_bytes to decode it"
+        )
     sections = container.unpack(archive, KIND)
     alphabet_mask, payload = container.require(sections, "ALPH", "DATA")
     settings: TextCodeSettings = header["settings"]

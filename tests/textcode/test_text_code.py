@@ -125,6 +125,12 @@ def test_forged_headers_fail_cleanly(archive):
         decompress_text(_repacked(archive, length=10_000_000))
     with pytest.raises(CodecError, match="checksum"):
         decompress_text(_repacked(archive, crc32=0))
+    # Lengths and widths that would make the decoder allocate gigabytes are refused first.
+    with pytest.raises(CodecError, match="max_bytes"):
+        decompress_text(_repacked(archive, length=1 << 30))
+    forged = {**tiny("online").to_dict(), "hidden": 10**6}
+    with pytest.raises(CodecError, match="hidden must be at most"):
+        decompress_text(_repacked(archive, settings=forged))
 
 
 def test_another_environment_is_refused_unless_asked(archive):
