@@ -45,3 +45,24 @@ def test_a_corrupt_complete_line_is_named(tmp_path):
     with pytest.raises(ValueError, match="records.jsonl:2"):
         read_records(path)
     assert read_records(tmp_path / "absent.jsonl") == []
+
+
+def test_atomic_writes_get_the_permissions_a_plain_write_would(tmp_path):
+    """Not the temporary file's private 0o600: 0o666 less the umask for a new file, the old
+    file's mode for a replaced one."""
+    import os
+    import stat
+
+    from mdl.records import write_bytes_atomic
+
+    previous = os.umask(0o022)
+    try:
+        fresh = write_bytes_atomic(tmp_path / "new.bin", b"x")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        write_bytes_atomic(kept, b"new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() == b"new"
+    finally:
+        os.umask(previous)
