@@ -25,7 +25,8 @@ anyway); a CRC-32 of the text catches anything else, as `CodecError`, never wron
 
 The archive is an mdl container (`mdl.codec.container`, kind ``TEXT``): ``HEAD`` (JSON:
 method, settings, length, checksum, environment), ``ALPH`` (a 256-bit mask of the byte values
-present), ``MODL`` (two-part only: the compact model file) and ``DATA`` (the range-coded text).
+present), ``MODL`` (the compact model file: always for the two-part code, and for the online
+code when it starts from a given model) and ``DATA`` (the range-coded text).
 Its size is what the experiments report, headers included.
 """
 
