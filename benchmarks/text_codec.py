@@ -18,10 +18,12 @@ import argparse
 import json
 import lzma
 import os
-import time
 from pathlib import Path
 
 import numpy as np
+
+# A sibling in benchmarks/ (on the path when this file runs as a script).
+from codec import best_time
 
 from mdl.textcode import TextCodeSettings, compress_text, decompress_text
 
@@ -40,12 +42,6 @@ def synthetic_text(chars: int, seed: int = 0) -> bytes:
     return text[:chars]
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="20,000 characters, tiny models")
@@ -58,7 +54,7 @@ def main(argv=None) -> dict:
     path = args.text or Path(os.environ.get("MDL_DATA", "")) / "text" / "kjv.txt"
     data = path.read_bytes()[:chars] if path.is_file() else synthetic_text(chars)
     source = str(path.name) if path.is_file() else "synthetic"
-    lzma_s, packed = timed(lambda: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    lzma_s, packed = best_time(lambda: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME), 1)
     figures = {
         "text": source,
         "chars": len(data),
@@ -72,8 +68,8 @@ def main(argv=None) -> dict:
     }
     for name, settings in methods.items():
         compress_text(data[:2_000], settings)  # compile the steps of this model
-        encode_s, archive = timed(lambda s=settings: compress_text(data, s))
-        decode_s, decoded = timed(lambda a=archive: decompress_text(a))
+        encode_s, archive = best_time(lambda s=settings: compress_text(data, s), 1)
+        decode_s, decoded = best_time(lambda a=archive: decompress_text(a), 1)
         if decoded != data:
             raise SystemExit(f"{name}: round trip failed")
         figures |= {

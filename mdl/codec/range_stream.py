@@ -24,10 +24,9 @@ import constriction
 import numpy as np
 
 from mdl.codec.errors import CodecError
+from mdl.codec.rans import _HEAD_BITS, _SLACK  # the same floor as every rANS stream
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
-_SLACK = 0.99  # the floor may undercut the real size by the coder's probability quantization
-_HEAD_BITS = 64  # the coder's final state words are not information
 
 
 def _rows(probs, count: int) -> np.ndarray:

@@ -218,14 +218,22 @@ class _OnlineLearner:
         return self.state.params
 
 
-def _code(layout, grid, graphdef, params, coder, window, progress=None, learner=None):
+def _code(spec, settings, layout, grid, coder, model=None, progress=None):
     """Run the model over the streams, coding (``coder`` a `RowWriter`: ``grid`` holds the
-    text) or decoding (a `RowReader`: ``grid`` is filled in) every step; with a ``learner``
-    (the online code) one update after every window but the last. Encoder and decoder both run
-    exactly this loop, so they call the same compiled functions on the same values."""
+    text) or decoding (a `RowReader`: ``grid`` is filled in) every step. The model is
+    ``model``'s (a `TextModel`) or, for the online code without one, the seed's; the online
+    code takes one update after every window but the last. Encoder and decoder both run
+    exactly this function, so they call the same compiled functions on the same values."""
+    learner = None
+    if model is not None:
+        graphdef, params = model.params()
+    if settings.method == "online":
+        learner = _OnlineLearner(spec, settings, None if model is None else params)
+        graphdef, params = learner.graphdef, learner.state.params
+    window = settings.window
     decoding = isinstance(coder, RowReader)
     predict = make_predict(graphdef)
-    carry = jnp.zeros((layout.streams, nnx.merge(graphdef, params).hidden), jnp.float32)
+    carry = jnp.zeros((layout.streams, spec.hidden), jnp.float32)
     previous = np.zeros(layout.streams, np.int32)
     bits, done = 0.0, 0
     for start in range(0, layout.length, window):
@@ -388,18 +396,9 @@ def compress_text(
     spec = ModelSpec(int(alphabet.size), settings.embed_dim, settings.hidden, settings.seed)
     layout = Streams.of(raw.size, settings.streams)
     grid = layout.grid(symbols)
-    sections = {}
+    sections = {} if model is None else {"MODL": model.model_file}
     writer = RowWriter()
-    params = None
-    if model is not None:
-        graphdef, params = model.params()
-        sections["MODL"] = model.model_file
-    if settings.method == "online":
-        learner = _OnlineLearner(spec, settings, params)
-        params, graphdef = learner.state.params, learner.graphdef
-        _code(layout, grid, graphdef, params, writer, settings.window, progress, learner)
-    else:
-        _code(layout, grid, graphdef, params, writer, settings.window, progress)
+    _code(spec, settings, layout, grid, writer, model, progress)
     head = {
         "method": settings.method,
         "settings": settings.to_dict(),
@@ -483,17 +482,11 @@ def decompress_text(
     spec = ModelSpec(int(alphabet.size), settings.embed_dim, settings.hidden, settings.seed)
     layout = Streams.of(header["length"], settings.streams)
     grid = np.zeros((layout.streams, layout.length), np.int32)
-    reader = RowReader(payload)
-    params = None
+    model = None
     if "MODL" in sections or settings.method == "two-part":
         (blob,) = container.require(sections, "MODL")
-        graphdef, params = TextModel(alphabet, spec, blob).params()
-    if settings.method == "online":
-        learner = _OnlineLearner(spec, settings, params)
-        params, graphdef = learner.state.params, learner.graphdef
-        _code(layout, grid, graphdef, params, reader, settings.window, progress, learner)
-    else:
-        _code(layout, grid, graphdef, params, reader, settings.window, progress)
+        model = TextModel(alphabet, spec, blob)
+    _code(spec, settings, layout, grid, RowReader(payload), model, progress)
     symbols = layout.flat(grid)
     if symbols.size and symbols.max() >= alphabet.size:
         raise CodecError("decoded symbols lie outside the archive's alphabet")

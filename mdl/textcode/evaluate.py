@@ -17,11 +17,10 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from mdl.bounds import code_length_bound
-from mdl.textcode.archive import TextModel, _as_bytes, _symbols
+from mdl.textcode.archive import TextModel, _as_bytes, _symbols, _window_arrays
 from mdl.textcode.predictor import window_logits
 from mdl.textcode.streams import Streams
 
@@ -60,16 +59,9 @@ def text_bits(
     bits_of = _window_bits(graphdef, float(smoothing))
     carry = jnp.zeros((layout.streams, model.spec.hidden), jnp.float32)
     total = 0.0
-    previous = np.zeros((layout.streams, 1), np.int32)
     for start in range(0, layout.length, window):
-        stop = min(start + window, layout.length)
-        targets = np.zeros((layout.streams, window), np.int32)
-        targets[:, : stop - start] = grid[:, start:stop]
-        inputs = np.concatenate([previous, targets[:, :-1]], axis=1)
-        mask = layout.mask(start, start + window)
-        carry, bits = bits_of(params, carry, inputs, targets, mask)
+        carry, bits = bits_of(params, carry, *_window_arrays(layout, grid, start, window))
         total += float(bits)
-        previous = grid[:, stop - 1 : stop]
     return total
 
 
