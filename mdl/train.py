@@ -64,7 +64,7 @@ def fit(
     warmup_fraction: float = 0.5,
     key: jax.Array | None = None,
     eval_every: int = 1,
-    keep_best: bool = False,
+    keep_best: bool | str = False,
     progress: bool = True,
 ) -> FitResult:
     r"""Train ``model`` on ``data`` to minimize data bits + beta x model bits (see module doc).
@@ -93,7 +93,10 @@ def fit(
       key: PRNG key for the compressor's initialization, batch order and training noise
         (default ``jax.random.key(0)``).
       eval_every: epochs between evaluations (history entries).
-      keep_best: return the evaluation with the smallest total instead of the last.
+      keep_best: return the evaluation with the smallest ``total_bits`` (True) or the smallest
+        value of the named history field (``"test_data_bits"``: early stopping on the data's
+        test split, which for that use should be a validation split carved from the training
+        data) instead of the last.
       progress: show a progress bar.
 
     Returns:
@@ -107,6 +110,10 @@ def fit(
       description length of the weights", COLT 1993; P. Grunwald, *The Minimum Description
       Length Principle*, 2007.
     """
+    fields = ("total_bits", "train_data_bits", "test_data_bits", "train_error", "test_error")
+    if not isinstance(keep_best, bool) and keep_best not in fields:
+        raise ValueError(f"keep_best must be a bool or one of {fields}; got {keep_best!r}")
+    criterion = "total_bits" if keep_best is True else keep_best
     if epochs < 1 or eval_every < 1:
         raise ValueError(f"epochs and eval_every must be >= 1; got {epochs}, {eval_every}")
     if beta < 0 or not 0 <= warmup_fraction <= 1:
@@ -159,7 +166,7 @@ def fit(
             "seconds": time.perf_counter() - start,
         }
         history.append(record)
-        if best is None or not keep_best or record["total_bits"] <= best[0]:
-            best = (record["total_bits"], state)
+        if best is None or not keep_best or record[criterion] <= best[0]:
+            best = (record[criterion] if keep_best else None, state)
     params, cstate = best[1].params, best[1].cstate
     return FitResult(nnx.merge(graphdef, params), params, cstate, history, compressor, code)

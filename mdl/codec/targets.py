@@ -19,11 +19,15 @@ discretized_*      DISC  each value's bin by bisection (below)
 =================  ====  ===================================================================
 
 **Padding** (next_token). The decoder knows the outputs ``[n, T, V]`` but not which positions
-are padding (``PADDING``, -1), so the file says, in the cheapest of three ways: nothing when
-no position is padded; each sequence's length under a uniform code over ``0..T`` when every
-sequence is real tokens then padding, ``n log2(T + 1)`` bits; or the mask itself, each position
-real with probability ``k / N`` (``k`` real of ``N``; ``k`` is in the header), ``N h(k / N)``
-bits. `side_bits` is that number; no data code's estimate counts it.
+are padding (``PADDING``, -1), so the file says, in the cheapest of four ways: nothing when
+no position is padded; nothing either when every sequence is real tokens then padding and ends
+with one end token found nowhere else among the real tokens (strings framed by a boundary
+symbol, ``#aabb#``: the header names the token, and the decoder reads each sequence until it
+decodes it, so the model's own prediction of the end is the only length code); each
+sequence's length under a uniform code over ``0..T`` when every sequence is real tokens then
+padding, ``n log2(T + 1)`` bits; or the mask itself, each position real with probability
+``k / N`` (``k`` real of ``N``; ``k`` is in the header), ``N h(k / N)`` bits. `side_bits` is
+that number; no data code's estimate counts it.
 
 **Bins** (discretized codes at bin width ``w``). A value ``y`` is coded as its bin
 ``k = rint(y / w)``, the bin ``[(k - 1/2) w, (k + 1/2) w]`` centred on ``k w``, so the file
@@ -302,26 +306,42 @@ def _bernoulli_bits(code, logits, targets) -> np.ndarray:
 
 # --- Next token: padding, then the real tokens -----------------------------------------------
 
-_NONE, _LENGTHS, _MASK = 0, 1, 2  # how a next-token file says where the padding is
+_NONE, _LENGTHS, _MASK, _END = 0, 1, 2, 3  # how a next-token file says where the padding is
 
 
-def _padding(valid: np.ndarray) -> tuple[int, float]:
-    """The cheapest way to code the mask ``valid [n, T]``: (mode, ideal bits)."""
+def _end_token(tokens: np.ndarray, lengths: np.ndarray) -> int | None:
+    """The token every sequence ends with and no sequence holds earlier, or None."""
+    if not lengths.size or lengths.min() < 1:
+        return None
+    last = tokens[np.arange(len(tokens)), lengths - 1]
+    if np.any(last != last[0]):
+        return None
+    end = int(last[0])
+    return end if int(np.sum(tokens == end)) == len(tokens) else None
+
+
+def _padding(tokens: np.ndarray) -> tuple[int, float, int | None]:
+    """The cheapest way to code where ``tokens [n, T]`` are padding: (mode, ideal bits, the
+    end token of mode ``_END`` or None)."""
+    valid = tokens != PADDING
     n, steps = valid.shape
     total, real = valid.size, int(valid.sum())
     if real == total:
-        return _NONE, 0.0
+        return _NONE, 0.0, None
     q = real / total
     mask_bits = -total * sum(p * math.log2(p) for p in (q, 1 - q) if p > 0)
     lengths = valid.sum(axis=1)
     prefix = np.array_equal(valid, np.arange(steps) < lengths[:, None])
+    end = _end_token(tokens, lengths) if prefix else None
+    if end is not None:
+        return _END, 0.0, end
     if prefix and steps + 1 <= rans.MAX_ALPHABET and n * math.log2(steps + 1) <= mask_bits:
-        return _LENGTHS, n * math.log2(steps + 1)
-    return _MASK, mask_bits
+        return _LENGTHS, n * math.log2(steps + 1), None
+    return _MASK, mask_bits, None
 
 
 def _next_token_side(targets) -> float:
-    return _padding(np.asarray(targets) != PADDING)[1]
+    return _padding(np.asarray(targets))[1]
 
 
 def _padding_segment(mode: int, steps: int, total: int, real: int):
@@ -335,7 +355,7 @@ def _padding_segment(mode: int, steps: int, total: int, real: int):
 def _next_token_encode(code, logits, tokens) -> bytes:
     n, steps, vocab = logits.shape
     valid = tokens != PADDING
-    mode, _ = _padding(valid)
+    mode, _, end = _padding(tokens)
     real = int(valid.sum())
     symbols = tokens[valid].astype(np.int32)
     segments = []
@@ -344,8 +364,31 @@ def _next_token_encode(code, logits, tokens) -> bytes:
     elif mode == _MASK:
         segments.append((valid.reshape(-1), _padding_segment(mode, steps, tokens.size, real)))
     segments.append((symbols, rans.Rows(softmax_rows(logits[valid]), "softmax(logits)")))
-    meta = container.varints([n, steps, mode, real]) + _CRC.pack(checksum(symbols, vocab))
+    header = [n, steps, mode, real] + ([end] if mode == _END else [])
+    meta = container.varints(header) + _CRC.pack(checksum(symbols, vocab))
     return container.pack("NTOK", {"META": meta, "RANS": rans.encode(segments)})
+
+
+def _pop_until_end(reader, probs: np.ndarray, end: int, real: int) -> tuple[np.ndarray, list]:
+    """Mode ``_END``: each sequence's tokens, one at a time under its rows ``probs [n, T, V]``,
+    up to and including ``end``; (the validity mask, the tokens in order). A sequence that
+    does not end within ``T`` positions, or more tokens than the header's ``real``, is a
+    `CodecError`."""
+    n, steps, _ = probs.shape
+    valid = np.zeros((n, steps), bool)
+    symbols = []
+    for i in range(n):
+        for t in range(steps):
+            if len(symbols) == real:
+                raise CodecError("the decoded sequences hold more tokens than the header says")
+            symbol = int(reader.pop(rans.Rows(probs[i, t : t + 1], "softmax(logits)"), 1)[0])
+            symbols.append(symbol)
+            valid[i, t] = True
+            if symbol == end:
+                break
+        else:
+            raise CodecError(f"sequence {i} does not end with token {end} within {steps} steps")
+    return valid, symbols
 
 
 def _next_token_decode(code, logits, data) -> np.ndarray:
@@ -354,26 +397,37 @@ def _next_token_decode(code, logits, data) -> np.ndarray:
         raise ValueError(f"next_token outputs must be logits [n, T, V]; got {logits.shape}")
     n, steps, vocab = logits.shape
     meta, words = container.require(container.unpack(data, "NTOK"), "META", "RANS")
-    (n_file, steps_file, mode, real), crc = _meta(meta, 4, "next-token")
+    mode_field = container.read_varints(meta, 3)[0][2] if meta else None
+    header, crc = _meta(meta, 5 if mode_field == _END else 4, "next-token")
+    n_file, steps_file, mode, real = header[:4]
     _expect([n_file, steps_file], [n, steps], "sequences [n, T]")
-    if mode not in (_NONE, _LENGTHS, _MASK) or not 0 <= real <= n * steps:
+    if mode not in (_NONE, _LENGTHS, _MASK, _END) or not 0 <= real <= n * steps:
         raise CodecError(
             f"next-token header: padding mode {mode}, {real} real tokens of {n * steps}"
         )
     if mode == _NONE and real != n * steps:
         raise CodecError("next-token header: no padding declared, yet fewer real tokens")
     reader = rans.Reader(words)
-    if mode == _NONE:
-        valid = np.ones((n, steps), bool)
+    if mode == _END:
+        end = header[4]
+        if end >= vocab:
+            raise CodecError(f"next-token header: end token {end} outside the {vocab} tokens")
+        valid, popped = _pop_until_end(reader, softmax_rows(logits), end, real)
+        if len(popped) != real:
+            raise CodecError("the decoded sequences hold fewer tokens than the header says")
+        symbols = np.asarray(popped, np.int32)
     else:
-        table = _padding_segment(mode, steps, n * steps, real)
-        if mode == _LENGTHS:
-            valid = np.arange(steps) < reader.pop(table, n)[:, None]
+        if mode == _NONE:
+            valid = np.ones((n, steps), bool)
         else:
-            valid = reader.pop(table, n * steps).reshape(n, steps).astype(bool)
-        if int(valid.sum()) != real:
-            raise CodecError("the decoded padding does not hold the declared number of tokens")
-    symbols = reader.pop(rans.Rows(softmax_rows(logits[valid]), "softmax(logits)"), real)
+            table = _padding_segment(mode, steps, n * steps, real)
+            if mode == _LENGTHS:
+                valid = np.arange(steps) < reader.pop(table, n)[:, None]
+            else:
+                valid = reader.pop(table, n * steps).reshape(n, steps).astype(bool)
+            if int(valid.sum()) != real:
+                raise CodecError("the decoded padding does not hold the declared number of tokens")
+        symbols = reader.pop(rans.Rows(softmax_rows(logits[valid]), "softmax(logits)"), real)
     reader.finish()
     if checksum(symbols, vocab) != crc:
         raise CodecError("decoded tokens fail their checksum: the logits differ from the encoder's")

@@ -199,9 +199,24 @@ def _spread(w: np.ndarray) -> float:
     return DEFAULT_SPREAD
 
 
-def _channel_steps(state: QuantState, w):
+def _power_of_two(log_step):
+    """``2^round(log_step / ln 2)``, exactly (``ldexp``, not ``exp``, so the value is the power
+    of two itself), with the straight-through gradient of ``exp(log_step)``."""
+    smooth = jnp.exp(log_step)
+    exponent = jnp.round(jax.lax.stop_gradient(log_step) / math.log(2)).astype(jnp.int32)
+    exact = jnp.ldexp(jnp.ones_like(smooth), exponent)
+    return exact + (smooth - jax.lax.stop_gradient(smooth))
+
+
+def _step_values(log_step, power_of_two: bool):
+    """The learned steps (one, or one per group); with ``power_of_two``, each rounded to the
+    nearest power of two."""
+    return _power_of_two(log_step) if power_of_two else jnp.exp(log_step)
+
+
+def _channel_steps(state: QuantState, w, power_of_two: bool = False):
     """The step of every weight: a scalar, or per-group steps spread over the last axis."""
-    step = jnp.exp(state.log_step)
+    step = _step_values(state.log_step, power_of_two)
     if step.ndim == 0:
         return step
     return step[jnp.asarray(group_index(w.shape[-1], step.shape[0]))]
@@ -223,6 +238,7 @@ def quantizer(
     init_bits_per_std: float = 4.0,
     mixture_components: int = 3,
     step_groups: int = 1,
+    power_of_two_steps: bool = False,
 ) -> Compressor:
     r"""Quantize the selected leaves with learned steps and a learned discretized prior.
 
@@ -241,6 +257,10 @@ def quantizer(
       step_groups: a learned step per tensor (1) or per each of this many contiguous groups of
         the last axis (output units; at most its size); the bins of all groups share the prior
         and one stream, and each extra step costs 32 bits.
+      power_of_two_steps: round every learned step to the nearest power of two (gradients
+        straight through), so the hard weights are dyadic rationals $k 2^{-e}$: a weight the
+        network needs at exactly 1 (a counter's self-connection) can be exactly 1, and sums of
+        such weights stay exact in float32 up to $2^{24}$ steps.
       mixture_components: components of the ``"mixture"`` prior (soft weight-sharing: a
         learned mixture of discretized Gaussians, Ullrich, Meeds, Welling, "Soft weight-sharing
         for neural network compression", ICLR 2017), the first centered at zero.
@@ -263,6 +283,11 @@ def quantizer(
         raise ValueError(f"step_groups must be a positive integer; got {step_groups}")
     if not init_bits_per_std > 0:
         raise ValueError(f"init_bits_per_std must be > 0; got {init_bits_per_std}")
+    if not isinstance(power_of_two_steps, bool):
+        raise ValueError(f"power_of_two_steps must be a bool; got {power_of_two_steps!r}")
+
+    def steps_of(state, w):
+        return _channel_steps(state, w, power_of_two_steps)
 
     def init(path, w):
         w = np.asarray(w, dtype=np.float64)
@@ -295,17 +320,17 @@ def quantizer(
         return state
 
     def hard(w, state):
-        return _quantized(w, _channel_steps(state, w))
+        return _quantized(w, steps_of(state, w))
 
     def relaxed(w, state, key):
-        step = _channel_steps(state, w)
+        step = steps_of(state, w)
         if relaxation == "ste":
             return _ste_quantize(w, step)
         x = _bins(w, step)
         return (x + jax.random.uniform(key, x.shape, x.dtype, -0.5, 0.5)) * step
 
     def bits(w, state):
-        step = _channel_steps(state, w)
+        step = steps_of(state, w)
         if prior.endswith("laplace"):
             rate = _laplace_rate_sum_bits(prior, state, w, step)
         else:
@@ -317,10 +342,11 @@ def quantizer(
         # The step and the bins are computed exactly as hard() computes them (XLA's exp and
         # _bins), so hard weights and decoded weights are the same bits.
         w32 = jnp.asarray(w, jnp.float32)
-        step = _channel_steps(state, w32)
+        step = steps_of(state, w32)
         symbols = np.asarray(jnp.round(_bins(w32, step))).astype(np.int64)
         prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
-        steps = np.asarray(jnp.exp(jnp.asarray(state.log_step, jnp.float32)), np.float32)
+        log_step = jnp.asarray(state.log_step, jnp.float32)
+        steps = np.asarray(_step_values(log_step, power_of_two_steps), np.float32)
         if steps.ndim == 0:
             return QuantizedLeaf(symbols, np.float32(steps), prior_obj)
         return GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)

@@ -13,6 +13,8 @@ Arrays: ``x``/``y`` are int64 ``[num_strings, L]`` padded with ``#`` (index 0) a
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mdl.data.dataset import Dataset
@@ -57,6 +59,47 @@ def allowed_next(language: str, string: str) -> list[set[str]]:
     return sets
 
 
+def string_bits(language: str, string: str, p: float) -> float:
+    r"""``-log2`` of the probability of ``string`` under the law `load_formal_language` draws
+    training strings from (without its length cap): the cross-entropy floor of any model of
+    that law, and ``0`` bits for every symbol a language determines.
+
+    Counting languages: $n \sim \mathrm{Geometric}(p)$, $n \ge 1$, so
+    $-\log_2 p - (n - 1) \log_2 (1 - p)$. Dyck-1: at depth 0 a non-empty string stops with
+    probability $p$ (opens otherwise), the empty string opens, and inside either bracket has
+    probability 1/2.
+
+    Args:
+      language: ``"anbn"``, ``"anbncn"`` or ``"dyck1"``.
+      string: a string of the language (without the ``#`` frame).
+      p: the law's parameter, in $(0, 1)$.
+
+    Returns:
+      Bits (a Python float).
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}; got {language!r}")
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1); got {p}")
+    if language != "dyck1":
+        n = string.count("a")
+        if n < 1 or string != counting_string(language, n):
+            raise ValueError(f"{string!r} is not a string of {language} with n >= 1")
+        return -math.log2(p) - (n - 1) * math.log2(1 - p)
+    bits, depth = 0.0, 0
+    for t, symbol in enumerate(string):
+        if depth == 0:
+            bits -= math.log2(1 - p) if t else 0.0
+        else:
+            bits += 1.0
+        depth += 1 if symbol == "(" else -1
+        if depth < 0:
+            raise ValueError(f"{string!r} is not a Dyck-1 string")
+    if depth != 0 or not string:
+        raise ValueError(f"{string!r} is not a non-empty Dyck-1 string")
+    return bits - math.log2(p)
+
+
 def _dyck_string(rng: np.random.Generator, p_end: float, max_length: int) -> str:
     symbols, depth = [], 0
     while True:
@@ -74,7 +117,12 @@ def _dyck_string(rng: np.random.Generator, p_end: float, max_length: int) -> str
             return "".join(symbols)
 
 
-def _encode(language: str, strings: list[str], length: int):
+def encode_strings(language: str, strings: list[str], length: int):
+    """``(x, y, mask, allowed)`` for ``strings`` of ``language`` framed by ``#`` and padded with
+    ``#`` to ``length`` positions (at least the longest string + 1): inputs, targets, real
+    positions and the allowed-next-symbol sets, as `load_formal_language` lays them out."""
+    if any(len(s) + 1 > length for s in strings):
+        raise ValueError(f"length {length} is shorter than the longest framed string")
     alphabet = ALPHABETS[language]
     index = {s: i for i, s in enumerate(alphabet)}
     n = len(strings)
@@ -137,8 +185,8 @@ def load_formal_language(
         train = [counting_string(language, int(n)) for n in ns]
         test = [counting_string(language, n) for n in range(1, test_max_n + 1)]
     length = max(len(s) for s in train + test) + 1
-    x_train, y_train, mask_train, allowed_train = _encode(language, train, length)
-    x_test, y_test, mask_test, allowed_test = _encode(language, test, length)
+    x_train, y_train, mask_train, allowed_train = encode_strings(language, train, length)
+    x_test, y_test, mask_test, allowed_test = encode_strings(language, test, length)
     return Dataset(
         x_train,
         y_train,

@@ -6,7 +6,7 @@ from flax import nnx
 from mdl.models.convnet import ConvNet
 from mdl.models.lenet5 import LeNet5, lenet5
 from mdl.models.mlp import MLP, lenet_300_100
-from mdl.models.sequence import CharRNN, CharTransformer
+from mdl.models.sequence import CharRNN, CharTransformer, CountingRNN
 
 
 def parameter_count(model: nnx.Module) -> int:
@@ -29,6 +29,7 @@ __all__ = [
     "CharRNN",
     "ConvNet",
     "CharTransformer",
+    "CountingRNN",
     "LeNet5",
     "lenet5",
     "lenet_300_100",
@@ -57,6 +58,13 @@ def describe(model: nnx.Module) -> dict | None:
             "vocab_size": model.vocab_size,
             "embed_dim": model.embed_dim,
             "hidden": model.hidden,
+        }
+    if isinstance(model, CountingRNN):
+        return {
+            "name": "CountingRNN",
+            "vocab_size": model.vocab_size,
+            "state": model.state,
+            "readout": model.readout,
         }
     if isinstance(model, CharTransformer):
         return {
@@ -101,6 +109,13 @@ def build(arch: dict, seed: int = 0) -> nnx.Module:
             int(arch["vocab_size"]),
             embed_dim=int(arch["embed_dim"]),
             hidden=int(arch["hidden"]),
+            rngs=nnx.Rngs(seed),
+        )
+    if name == "CountingRNN":
+        return CountingRNN(
+            int(arch["vocab_size"]),
+            state=int(arch["state"]),
+            readout=int(arch["readout"]),
             rngs=nnx.Rngs(seed),
         )
     if name == "CharTransformer":

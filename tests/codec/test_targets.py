@@ -58,8 +58,10 @@ def reference_bits(code, outputs, targets) -> np.ndarray:
 
 
 def reference_padding_bits(tokens) -> float:
-    """The cheapest of: nothing, each length under a uniform code over 0..T (when every sequence
-    is real tokens then padding), every position's flag under Bernoulli(k / N)."""
+    """The cheapest of: nothing, nothing again when every sequence is real tokens then padding
+    and ends with one token it holds nowhere else (the same for all), each length under a
+    uniform code over 0..T (when every sequence is real tokens then padding), every position's
+    flag under Bernoulli(k / N)."""
     valid = tokens != -1
     n, steps = valid.shape
     k, total = int(valid.sum()), valid.size
@@ -67,6 +69,10 @@ def reference_padding_bits(tokens) -> float:
         return 0.0
     mask = total * stats.entropy([k / total, 1 - k / total], base=2)
     prefix = all(np.all(row[: row.sum()]) for row in valid)
+    sequences = [[int(t) for t in row if t != -1] for row in tokens]
+    if prefix and all(sequences) and len({s[-1] for s in sequences}) == 1:
+        if all(s.count(s[-1]) == 1 for s in sequences):
+            return 0.0
     return min(mask, n * math.log2(steps + 1)) if prefix else mask
 
 
@@ -74,6 +80,34 @@ def reference_padding_bits(tokens) -> float:
 @given(data_code_problems())
 def test_every_file_decodes_exactly_and_its_length_is_the_codes_bits(problem):
     assert_target_file_is_estimate(*problem)
+
+
+def test_strings_with_an_end_symbol_pay_nothing_for_their_lengths():
+    """Framed strings (``aab#``, padded): the model's prediction of ``#`` is the length code,
+    so the file is the estimate plus its header alone; a sequence that never ends, or a
+    header that declares more tokens, is a CodecError."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 9, 40)
+    tokens = np.full((40, 10), -1, np.int64)
+    for i, length in enumerate(lengths):
+        tokens[i, : length - 1] = rng.integers(1, 4, length - 1)
+        tokens[i, length - 1] = 0
+    logits = rng.normal(size=(40, 10, 4)).astype(np.float32)
+    code = next_token()
+    assert side_bits(code, tokens) == 0.0
+    data = encode_targets(code, logits, tokens)
+    np.testing.assert_array_equal(decode_targets(code, logits, data), tokens)
+    estimate = float(reference_bits(code, logits, tokens).sum())
+    assert 8 * len(data) <= estimate + target_file_header_bits(data) + 96 + 1e-3 * estimate
+    # The same tokens with the end symbol also inside one sequence: lengths are coded.
+    inside = tokens.copy()
+    inside[int(np.argmax(lengths > 1)), 0] = 0
+    assert side_bits(code, inside) > 0
+    np.testing.assert_array_equal(
+        decode_targets(code, logits, encode_targets(code, logits, inside)), inside
+    )
+    with pytest.raises(CodecError):
+        decode_targets(code, np.roll(logits, 1, axis=-1), data)
 
 
 @settings(max_examples=80)

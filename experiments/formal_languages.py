@@ -1,0 +1,434 @@
+"""Formal languages: does the shortest network count where cross-entropy training does not?
+
+    python -m experiments.formal_languages [--smoke] [--out DIR]
+
+Lan, Geyer, Chemla and Katzir (TACL 2022) found tiny recurrent networks that recognize a^n b^n,
+a^n b^n c^n and Dyck-1 exactly by minimizing a description length with a genetic search; their
+follow-up (Lan, Chemla, Katzir, ACL 2024) trained 3,360 LSTMs by gradient descent under L1, L2,
+dropout and early stopping on a^n b^n and none was correct for every n up to 1,000. Here both
+arms are trained by gradient descent, on the same cell (`mdl.models.CountingRNN`: a diagonal
+linear recurrence and a small ReLU readout, whose all-in-one parameter vector pays one step and
+one prior):
+
+* **MDL**: the two-part code length ``data bits + model bits`` (beta = 1, no choice to make),
+  with mdl's learned quantizer on a power-of-two grid (`mdl.compress.quantize.quantizer` with
+  ``power_of_two_steps``: a counter needs a self-connection of exactly 1 and increments that
+  cancel exactly, which a grid of dyadic rationals holds and float weights only approach). Each
+  restart is a float warm-up by cross-entropy, then the MDL objective from an initial step of
+  1/2 or 1/4.
+* **Baseline**: the same cell at float32 trained by cross-entropy with no penalty, L1 or L2
+  (strength 1e-4), early-stopped on a validation split (10% of the training strings), each run
+  for as many epochs as one MDL restart's warm-up and MDL phases together (full size: 2 seeds
+  x 3 regularizers = 7,200 epochs against the MDL arm's 4 warm-ups and 8 restarts, 8,000).
+  Dropout is not tried: the cell has no hidden layer in its recurrence to drop.
+
+Selection, fixed before the run and never by a test figure: the MDL arm keeps the restart with
+the shortest two-part code of the training strings (real files, `mdl.estimators.two_part`);
+the baseline keeps the (seed, regularizer) with the smallest validation cross-entropy. The
+test strings are read once, after the choice, for every restart (so the counts of restarts
+that generalize are reported too, beside the selected one).
+
+Reported per language: the selected network's two-part code (|G| + |D:G|, structure + model
+file + data file, each decoded back), its test cross-entropy (bits per symbol, strings
+n = 1..``test_max_n``) against the optimum (the training law's own code of the test strings,
+`mdl.data.formal_languages.string_bits`), and ``max_correct_n``: the largest N such that for
+every n <= N the network's most probable next symbol is allowed at every position of the
+n-th string (a^n b^n and a^n b^n c^n: a^n b^n (c^n); Dyck-1: (^n )^n, the deepest nesting),
+evaluated exactly for every n up to ``--max-n`` (1,000), then at a few n beyond it. At a
+position the language determines, "allowed" is the one symbol: Lan et al.'s deterministic
+accuracy. For a^n b^n a hand-set golden network (small dyadic weights that count exactly) is
+coded with the same codecs for comparison. The selected networks' files (``NAME.modl``,
+self-describing) and weights (``NAME_weights.json``) are written to ``--out``.
+
+Training strings: 500 per language (the larger of Lan et al.'s two set sizes), n ~
+Geometric(0.3), n >= 1 (Dyck-1: stop at depth 0 with probability 0.3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from experiments.harness import experiment_parser, write_summary
+from mdl.codes.integers import log_star_bits
+from mdl.compress import float32_baseline, quantizer
+from mdl.compress.files import save_compressed
+from mdl.data.dataset import Dataset
+from mdl.data.formal_languages import (
+    counting_string,
+    encode_strings,
+    load_formal_language,
+    string_bits,
+)
+from mdl.estimators import two_part
+from mdl.models import CountingRNN
+from mdl.params import split_params
+from mdl.records import write_json_atomic
+from mdl.train import fit
+
+P = 0.3
+NUM_TRAIN = 500
+MAX_TRAIN_N = 30
+CELLS = {"anbn": (2, 4), "anbncn": (3, 6), "dyck1": (2, 4)}  # (state, readout)
+FULL = {
+    "seeds": 4,
+    "baseline_seeds": 2,
+    "initial_steps": (0.5, 0.25),
+    "warmup_epochs": 400,
+    "mdl_epochs": 800,
+    "test_max_n": 100,
+    "max_n": 1000,
+    "beyond": (2000, 4000),
+    "languages": ("anbn", "anbncn", "dyck1"),
+}
+SMOKE = {
+    "seeds": 1,
+    "baseline_seeds": 1,
+    "initial_steps": (0.5,),
+    "warmup_epochs": 20,
+    "mdl_epochs": 20,
+    "test_max_n": 12,
+    "max_n": 40,
+    "beyond": (60,),
+    "languages": ("anbn",),
+}
+BASELINE_PENALTIES = {"none": 0.0, "l1": 1e-4, "l2": 1e-4}
+BATCH = 50
+
+
+def sequence_data(language: str, seed: int, test_max_n: int, validation: bool) -> Dataset:
+    """Training and test strings as next-symbol targets, padding (``-1``) after each string's
+    end. With ``validation``, the last 10% of the training strings become the test split (for
+    early stopping); the real test strings are not loaded."""
+    ds = load_formal_language(
+        language, num_train=NUM_TRAIN, p=P, max_n=MAX_TRAIN_N, test_max_n=test_max_n, seed=seed
+    )
+    y_train = np.where(ds.extras["mask_train"], ds.y_train, -1)
+    y_test = np.where(ds.extras["mask_test"], ds.y_test, -1)
+    # The arrays are padded to the longest test string; training needs only its own length.
+    length = int(ds.extras["mask_train"].sum(axis=1).max())
+    x_train, y_train, x_test = ds.x_train[:, :length], y_train[:, :length], ds.x_test
+    if validation:
+        cut = int(0.9 * len(x_train))
+        x_train, x_test, y_train, y_test = (
+            x_train[:cut],
+            x_train[cut:],
+            y_train[:cut],
+            y_train[cut:],
+        )
+    return Dataset(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        num_classes=ds.num_classes,
+        input_shape=ds.input_shape,
+        source=ds.source,
+        extras={"strings_test": ds.extras["strings_test"]},
+    )
+
+
+def structure_bits(model: CountingRNN) -> float:
+    """The cell's structure code: Rissanen's log* of the alphabet, state and readout widths
+    (the family is fixed by the experiment, so it costs nothing)."""
+    return float(np.sum(log_star_bits([model.vocab_size, model.state, model.readout])))
+
+
+def probe_string(language: str, n: int) -> str:
+    """The n-th string of the exact evaluation: a^n b^n (c^n), or Dyck-1's deepest nesting."""
+    return "(" * n + ")" * n if language == "dyck1" else counting_string(language, n)
+
+
+def correct_strings(model: nnx.Module, language: str, ns) -> np.ndarray:
+    """For each n, whether the model's most probable next symbol is allowed at every position
+    of `probe_string` (exact: every position, float32 forward pass)."""
+    forward = jax.jit(lambda tokens: jnp.argmax(model(tokens), -1))
+    ns = list(ns)
+    result = np.zeros(len(ns), bool)
+    for start in range(0, len(ns), 100):
+        chunk = ns[start : start + 100]
+        strings = [probe_string(language, n) for n in chunk]
+        x, _, mask, allowed = encode_strings(language, strings, max(map(len, strings)) + 1)
+        predicted = np.asarray(forward(jnp.asarray(x)))
+        hit = np.take_along_axis(allowed, predicted[..., None], -1)[..., 0]
+        result[start : start + len(chunk)] = np.where(mask, hit, True).all(axis=1)
+    return result
+
+
+def max_correct_n(model: nnx.Module, language: str, max_n: int) -> int:
+    """The largest N <= ``max_n`` with every n <= N correct (`correct_strings`); 0 if n = 1
+    fails already."""
+    ok = correct_strings(model, language, range(1, max_n + 1))
+    return max_n if ok.all() else int(np.argmin(ok))
+
+
+def test_bits_per_symbol(model: nnx.Module, language: str, data: Dataset) -> tuple[float, float]:
+    """``(model, optimum)``: bits per real test symbol under the model, and under the training
+    law (`string_bits`; the floor for any model of it)."""
+    logits = model(jnp.asarray(data.x_test))
+    y = jnp.asarray(data.y_test)
+    real = y >= 0
+    log_p = jax.nn.log_softmax(logits, -1)
+    picked = jnp.take_along_axis(log_p, jnp.where(real, y, 0)[..., None], -1)[..., 0]
+    symbols = float(real.sum())
+    bits = -float(jnp.where(real, picked, 0.0).sum()) / math.log(2)
+    optimum = sum(string_bits(language, s, P) for s in data.extras["strings_test"])
+    return bits / symbols, optimum / symbols
+
+
+def at_step(cstate, step: float):
+    """The quantizer state with every step set to ``step`` (a power of two)."""
+    return jax.tree.map(
+        lambda leaf: leaf._replace(log_step=jnp.float32(math.log(step))),
+        cstate,
+        is_leaf=lambda leaf: hasattr(leaf, "log_step"),
+    )
+
+
+def _sign_penalty(strength: float) -> optax.GradientTransformation:
+    """Adds ``strength * sign(w)`` to the gradient: the L1 penalty's (sub)gradient."""
+
+    def update(updates, state, params=None):
+        return jax.tree.map(lambda g, w: g + strength * jnp.sign(w), updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _evaluate(model, compressor, cstate, language, data, config, structure) -> dict:
+    """Two-part code on the training strings (real files, decoded back), test cross-entropy and
+    the exact evaluation of the hard model."""
+    report = two_part(
+        model,
+        data.x_train,
+        data.y_train,
+        data_code="next_token",
+        compressor=compressor,
+        cstate=cstate,
+        structure=structure,
+    )
+    graphdef, params = split_params(model)
+    hard = nnx.merge(graphdef, compressor.hard(params, cstate))
+    test_bits, optimum = test_bits_per_symbol(hard, language, data)
+    beyond = correct_strings(hard, language, config["beyond"])
+    return {
+        "two_part_bits": report.total_bits,
+        "parts": report.parts,
+        "test_cross_entropy": test_bits,
+        "optimal_cross_entropy": optimum,
+        "max_correct_n": max_correct_n(hard, language, config["max_n"]),
+        "correct_beyond": {
+            str(n): bool(ok) for n, ok in zip(config["beyond"], beyond, strict=True)
+        },
+    }
+
+
+def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
+    """Every MDL restart (seed x initial step): float warm-up by cross-entropy, then the
+    two-part objective with power-of-two quantization. Returns the records and, in the same
+    order, ``(model, compressor, cstate)`` of each."""
+    data = sequence_data(language, 0, config["test_max_n"], validation=False)
+    state, readout = CELLS[language]
+    records, trained = [], []
+    for seed in range(config["seeds"]):
+        model = CountingRNN(data.num_classes, state=state, readout=readout, rngs=nnx.Rngs(seed))
+        warm = fit(
+            model,
+            data,
+            data_code="next_token",
+            optimizer=optax.adam(1e-2),
+            epochs=config["warmup_epochs"],
+            batch_size=BATCH,
+            beta=0.0,
+            key=jax.random.key(seed),
+            eval_every=config["warmup_epochs"],
+            progress=False,
+        )
+        for initial_step in config["initial_steps"]:
+            graphdef, params = split_params(warm.model)
+            compressor = quantizer(lambda path, leaf: True, power_of_two_steps=True)
+            cstate = at_step(compressor.init(params), initial_step)
+            result = fit(
+                nnx.merge(graphdef, params),
+                data,
+                compressor=compressor,
+                cstate=cstate,
+                data_code="next_token",
+                optimizer=optax.adam(3e-3),
+                epochs=config["mdl_epochs"],
+                batch_size=BATCH,
+                beta=1.0,
+                warmup_fraction=0.5,
+                key=jax.random.key(1000 + seed),
+                eval_every=config["mdl_epochs"],
+                progress=False,
+            )
+            structure = structure_bits(result.model)
+            record = {"seed": seed, "initial_step": initial_step}
+            record |= _evaluate(
+                result.model, compressor, result.cstate, language, data, config, structure
+            )
+            records.append(record)
+            trained.append((result.model, compressor, result.cstate))
+    return records, trained
+
+
+def baseline_runs(language: str, config: dict) -> tuple[list[dict], list]:
+    """The same cell at float32 by cross-entropy (no penalty, L1, L2), early-stopped on the
+    validation split, for the MDL arm's total epochs."""
+    validation = sequence_data(language, 0, config["test_max_n"], validation=True)
+    data = sequence_data(language, 0, config["test_max_n"], validation=False)
+    state, readout = CELLS[language]
+    epochs = config["warmup_epochs"] + config["mdl_epochs"]
+    records, trained = [], []
+    for seed in range(config["baseline_seeds"]):
+        for name, strength in BASELINE_PENALTIES.items():
+            optimizer = optax.adam(1e-2)
+            if name == "l2":
+                optimizer = optax.chain(optax.add_decayed_weights(strength), optimizer)
+            elif name == "l1":
+                optimizer = optax.chain(_sign_penalty(strength), optimizer)
+            model = CountingRNN(data.num_classes, state=state, readout=readout, rngs=nnx.Rngs(seed))
+            result = fit(
+                model,
+                validation,
+                data_code="next_token",
+                optimizer=optimizer,
+                epochs=epochs,
+                batch_size=BATCH,
+                beta=0.0,
+                key=jax.random.key(seed),
+                eval_every=max(1, epochs // 40),
+                keep_best="test_data_bits",
+                progress=False,
+            )
+            best = min(result.history, key=lambda h: h["test_data_bits"])
+            compressor = float32_baseline()
+            cstate = compressor.init(split_params(result.model)[1])
+            record = {
+                "seed": seed,
+                "regularizer": name,
+                "strength": strength,
+                "stopped_epoch": best["epoch"],
+                "validation_bits": best["test_data_bits"],
+            }
+            structure = structure_bits(result.model)
+            record |= _evaluate(result.model, compressor, cstate, language, data, config, structure)
+            records.append(record)
+            trained.append((result.model, compressor, cstate))
+    return records, trained
+
+
+def golden_anbn(config: dict) -> dict:
+    """A hand-set a^n b^n network in the cell's layout (state: a's less b's; readout units:
+    "b read and the count is 0", "b read", "a read", "# read"), coded with the quantizer at a
+    step of 1/4 (every weight is a multiple of it) like the trained networks."""
+    data = sequence_data("anbn", 0, config["test_max_n"], validation=False)
+    model = CountingRNN(3, state=2, readout=4, rngs=nnx.Rngs(0))
+    tensors = {
+        "embed": [[0, 0], [1, 0], [-1, 0]],  # rows #, a, b
+        "decay": [1, 0],
+        # rows: state 1, state 2, # read, a read, b read; columns: the four readout units
+        "hidden": [[-1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [1, 1, 0, 0]],
+        "hidden_bias": [0, 0, 0, 0],
+        # columns #, a, b: end after the last b; b while b's remain; a 0.75 nat over b after
+        # an a (P(a) = 0.68 against the law's 0.7); a after the first #
+        "output": [[12, 0, 0], [0, 0, 4], [0, 0.75, 0], [0, 4, 0]],
+        "output_bias": [-4, 0, 0],
+    }
+    flat = np.concatenate([np.asarray(tensors[k], np.float32).reshape(-1) for k in model.shapes()])
+    model.weights[...] = jnp.asarray(flat)
+    compressor = quantizer(lambda path, leaf: True, power_of_two_steps=True)
+    cstate = at_step(compressor.init(split_params(model)[1]), 0.25)
+    # The prior's scale and spike are learned as in training, with the weights held fixed.
+    graphdef, params = split_params(model)
+    learn = optax.adam(0.05)
+    opt_state = learn.init(cstate)
+    rate = jax.jit(jax.grad(lambda c: compressor.bits(params, c)))
+    for _ in range(300):
+        updates, opt_state = learn.update(rate(cstate), opt_state)
+        cstate = at_step(optax.apply_updates(cstate, updates), 0.25)
+    record = {"weights": tensors}
+    record |= _evaluate(model, compressor, cstate, "anbn", data, config, structure_bits(model))
+    return record
+
+
+def write_network(out: Path, name: str, model, compressor, cstate) -> dict:
+    """The network's self-describing file (``NAME.modl``) and its hard weights as JSON."""
+    size = save_compressed(out / f"{name}.modl", model, compressor, cstate)
+    graphdef, params = split_params(model)
+    hard = nnx.merge(graphdef, compressor.hard(params, cstate))
+    weights = {k: np.asarray(v).tolist() for k, v in hard.tensors().items()}
+    write_json_atomic(out / f"{name}_weights.json", weights)
+    return {"file": f"{name}.modl", "file_bytes": size, "weights": f"{name}_weights.json"}
+
+
+def run_language(language: str, config: dict, out: Path) -> dict:
+    """Both arms on one language, the selections and the selected networks' files."""
+    mdl_records, mdl_trained = mdl_restarts(language, config)
+    base_records, base_trained = baseline_runs(language, config)
+    chosen = int(np.argmin([r["two_part_bits"] for r in mdl_records]))
+    chosen_base = int(np.argmin([r["validation_bits"] for r in base_records]))
+    result = dict(mdl_records[chosen])
+    result["network"] = write_network(out, f"{language}_mdl", *mdl_trained[chosen])
+    result["restarts"] = mdl_records
+    result["restarts_correct_to_max_n"] = sum(
+        r["max_correct_n"] == config["max_n"] for r in mdl_records
+    )
+    baseline = dict(base_records[chosen_base])
+    baseline["network"] = write_network(out, f"{language}_baseline", *base_trained[chosen_base])
+    baseline["runs"] = base_records
+    baseline["runs_correct_to_max_n"] = sum(
+        r["max_correct_n"] == config["max_n"] for r in base_records
+    )
+    result["baseline"] = baseline
+    return result
+
+
+def main(argv=None) -> dict:
+    parser = experiment_parser(__doc__, "formal_languages", smoke="one language, tiny runs")
+    args = parser.parse_args(argv)
+    config = dict(SMOKE if args.smoke else FULL)
+    start = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    languages = {}
+    for language in config["languages"]:
+        # One file per finished language: an interrupted run resumes at the next language.
+        done = args.out / f"{language}.json"
+        if done.exists() and json.loads(done.read_text()).get("config") == _jsonable(config):
+            languages[language] = json.loads(done.read_text())["result"]
+            continue
+        languages[language] = run_language(language, config, args.out)
+        write_json_atomic(done, {"config": _jsonable(config), "result": languages[language]})
+    summary = {
+        "languages": languages,
+        "golden_anbn": golden_anbn(config) if "anbn" in config["languages"] else None,
+        "config": _jsonable(config),
+        "p": P,
+        "num_train": NUM_TRAIN,
+        "max_train_n": MAX_TRAIN_N,
+        "cells": {k: {"state": s, "readout": r} for k, (s, r) in CELLS.items()},
+        "selection": (
+            "MDL arm: the restart with the shortest two-part code of the training strings; "
+            "baseline: the (seed, regularizer) with the smallest cross-entropy on a validation "
+            "split of 10% of the training strings; test strings read only after both choices"
+        ),
+        "seconds": time.perf_counter() - start,
+    }
+    write_summary(args.out, summary, start)
+    return summary
+
+
+def _jsonable(config: dict) -> dict:
+    return json.loads(json.dumps(config))
+
+
+if __name__ == "__main__":
+    main()
