@@ -50,6 +50,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -104,36 +105,43 @@ BASELINE_PENALTIES = {"none": 0.0, "l1": 1e-4, "l2": 1e-4}
 BATCH = 50
 
 
-def sequence_data(language: str, seed: int, test_max_n: int, validation: bool) -> Dataset:
-    """Training and test strings as next-symbol targets, padding (``-1``) after each string's
-    end. With ``validation``, the last 10% of the training strings become the test split (for
-    early stopping); the real test strings are not loaded."""
+class TestStrings(NamedTuple):
+    """The test strings (n = 1..``test_max_n``; Dyck-1: sampled), read only after selection."""
+
+    x: np.ndarray
+    y: np.ndarray  # -1 after each string's end
+    strings: list
+
+
+def language_data(language: str, test_max_n: int) -> tuple[Dataset, Dataset, TestStrings]:
+    """``(train, validation, test)``: the training strings as next-symbol targets (padding
+    ``-1`` after each string's end), with the training strings themselves as the split that
+    `mdl.train.fit` evaluates, so that no training run reads a test string; the same strings
+    cut 90/10 into training and validation (the baseline's early stopping); the test strings."""
     ds = load_formal_language(
-        language, num_train=NUM_TRAIN, p=P, max_n=MAX_TRAIN_N, test_max_n=test_max_n, seed=seed
+        language, num_train=NUM_TRAIN, p=P, max_n=MAX_TRAIN_N, test_max_n=test_max_n, seed=0
     )
-    y_train = np.where(ds.extras["mask_train"], ds.y_train, -1)
-    y_test = np.where(ds.extras["mask_test"], ds.y_test, -1)
-    # The arrays are padded to the longest test string; training needs only its own length.
+    # The loader pads every array to the longest test string; training needs only its own.
     length = int(ds.extras["mask_train"].sum(axis=1).max())
-    x_train, y_train, x_test = ds.x_train[:, :length], y_train[:, :length], ds.x_test
-    if validation:
-        cut = int(0.9 * len(x_train))
-        x_train, x_test, y_train, y_test = (
-            x_train[:cut],
-            x_train[cut:],
-            y_train[:cut],
-            y_train[cut:],
+    x = ds.x_train[:, :length]
+    y = np.where(ds.extras["mask_train"], ds.y_train, -1)[:, :length]
+    cut = int(0.9 * len(x))
+
+    def dataset(x_fit, y_fit, x_eval, y_eval):
+        return Dataset(
+            x_fit,
+            y_fit,
+            x_eval,
+            y_eval,
+            num_classes=ds.num_classes,
+            input_shape=(length,),
+            source=ds.source,
         )
-    return Dataset(
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        num_classes=ds.num_classes,
-        input_shape=ds.input_shape,
-        source=ds.source,
-        extras={"strings_test": ds.extras["strings_test"]},
+
+    test = TestStrings(
+        ds.x_test, np.where(ds.extras["mask_test"], ds.y_test, -1), ds.extras["strings_test"]
     )
+    return dataset(x, y, x, y), dataset(x[:cut], y[:cut], x[cut:], y[cut:]), test
 
 
 def structure_bits(model: CountingRNN) -> float:
@@ -170,17 +178,19 @@ def max_correct_n(model: nnx.Module, language: str, max_n: int) -> int:
     return max_n if ok.all() else int(np.argmin(ok))
 
 
-def test_bits_per_symbol(model: nnx.Module, language: str, data: Dataset) -> tuple[float, float]:
+def test_bits_per_symbol(
+    model: nnx.Module, language: str, test: TestStrings
+) -> tuple[float, float]:
     """``(model, optimum)``: bits per real test symbol under the model, and under the training
     law (`string_bits`; the floor for any model of it)."""
-    logits = model(jnp.asarray(data.x_test))
-    y = jnp.asarray(data.y_test)
+    logits = model(jnp.asarray(test.x))
+    y = jnp.asarray(test.y)
     real = y >= 0
     log_p = jax.nn.log_softmax(logits, -1)
     picked = jnp.take_along_axis(log_p, jnp.where(real, y, 0)[..., None], -1)[..., 0]
     symbols = float(real.sum())
     bits = -float(jnp.where(real, picked, 0.0).sum()) / math.log(2)
-    optimum = sum(string_bits(language, s, P) for s in data.extras["strings_test"])
+    optimum = sum(string_bits(language, s, P) for s in test.strings)
     return bits / symbols, optimum / symbols
 
 
@@ -202,7 +212,7 @@ def _sign_penalty(strength: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def _evaluate(model, compressor, cstate, language, data, config, structure) -> dict:
+def _evaluate(model, compressor, cstate, language, data, test, config, structure) -> dict:
     """Two-part code on the training strings (real files, decoded back), test cross-entropy and
     the exact evaluation of the hard model."""
     report = two_part(
@@ -216,7 +226,7 @@ def _evaluate(model, compressor, cstate, language, data, config, structure) -> d
     )
     graphdef, params = split_params(model)
     hard = nnx.merge(graphdef, compressor.hard(params, cstate))
-    test_bits, optimum = test_bits_per_symbol(hard, language, data)
+    test_bits, optimum = test_bits_per_symbol(hard, language, test)
     beyond = correct_strings(hard, language, config["beyond"])
     return {
         "two_part_bits": report.total_bits,
@@ -234,7 +244,7 @@ def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
     """Every MDL restart (seed x initial step): float warm-up by cross-entropy, then the
     two-part objective with power-of-two quantization. Returns the records and, in the same
     order, ``(model, compressor, cstate)`` of each."""
-    data = sequence_data(language, 0, config["test_max_n"], validation=False)
+    data, _, test = language_data(language, config["test_max_n"])
     state, readout = CELLS[language]
     records, trained = [], []
     for seed in range(config["seeds"]):
@@ -273,7 +283,7 @@ def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
             structure = structure_bits(result.model)
             record = {"seed": seed, "initial_step": initial_step}
             record |= _evaluate(
-                result.model, compressor, result.cstate, language, data, config, structure
+                result.model, compressor, result.cstate, language, data, test, config, structure
             )
             records.append(record)
             trained.append((result.model, compressor, result.cstate))
@@ -283,8 +293,7 @@ def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
 def baseline_runs(language: str, config: dict) -> tuple[list[dict], list]:
     """The same cell at float32 by cross-entropy (no penalty, L1, L2), early-stopped on the
     validation split, for the MDL arm's total epochs."""
-    validation = sequence_data(language, 0, config["test_max_n"], validation=True)
-    data = sequence_data(language, 0, config["test_max_n"], validation=False)
+    data, validation, test = language_data(language, config["test_max_n"])
     state, readout = CELLS[language]
     epochs = config["warmup_epochs"] + config["mdl_epochs"]
     records, trained = [], []
@@ -320,7 +329,9 @@ def baseline_runs(language: str, config: dict) -> tuple[list[dict], list]:
                 "validation_bits": best["test_data_bits"],
             }
             structure = structure_bits(result.model)
-            record |= _evaluate(result.model, compressor, cstate, language, data, config, structure)
+            record |= _evaluate(
+                result.model, compressor, cstate, language, data, test, config, structure
+            )
             records.append(record)
             trained.append((result.model, compressor, cstate))
     return records, trained
@@ -330,7 +341,7 @@ def golden_anbn(config: dict) -> dict:
     """A hand-set a^n b^n network in the cell's layout (state: a's less b's; readout units:
     "b read and the count is 0", "b read", "a read", "# read"), coded with the quantizer at a
     step of 1/4 (every weight is a multiple of it) like the trained networks."""
-    data = sequence_data("anbn", 0, config["test_max_n"], validation=False)
+    data, _, test = language_data("anbn", config["test_max_n"])
     model = CountingRNN(3, state=2, readout=4, rngs=nnx.Rngs(0))
     tensors = {
         "embed": [[0, 0], [1, 0], [-1, 0]],  # rows #, a, b
@@ -356,7 +367,9 @@ def golden_anbn(config: dict) -> dict:
         updates, opt_state = learn.update(rate(cstate), opt_state)
         cstate = at_step(optax.apply_updates(cstate, updates), 0.25)
     record = {"weights": tensors}
-    record |= _evaluate(model, compressor, cstate, "anbn", data, config, structure_bits(model))
+    record |= _evaluate(
+        model, compressor, cstate, "anbn", data, test, config, structure_bits(model)
+    )
     return record
 
 
