@@ -454,6 +454,11 @@ def train_run(
     return summary, state.params
 
 
+def ordered_runs(summary: dict) -> dict:
+    """The summary's runs in `REGULARIZERS` order (summary.json stores its keys sorted)."""
+    return {name: summary["runs"][name] for name in REGULARIZERS if name in summary["runs"]}
+
+
 def results_table(summary: dict) -> str:
     """The Markdown table of ``experiments/grokking.md``, from a summary (the test compares)."""
     lines = [
@@ -461,9 +466,11 @@ def results_table(summary: dict) -> str:
         "| final train error | final test error | final two-part bits | lowest bound |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = {**summary["runs"], COMPRESS_GROKKED[0]: summary["compress_grokked"]}
+    rows = {**ordered_runs(summary), COMPRESS_GROKKED[0]: summary["compress_grokked"]}
     for name, run in rows.items():
         grok = "never" if run["epochs_to_grok"] is None else f"{run['epochs_to_grok']:,}"
+        if "start" in run and run["epochs_to_grok"] == 0:
+            grok = "0 (starts grokked)"
         lines.append(
             f"| {name} | {grok} | {run['peak_model_bits']:,} ({run['peak_model_step']:,}) "
             f"| {run['final_model_bits']:,} | {100 * run['final_train_error']:.2f}% "
@@ -474,69 +481,74 @@ def results_table(summary: dict) -> str:
 
 
 def plot_complexity(summary: dict, path: Path) -> None:
-    """Model bits (real files) and train/test accuracy against step, a panel per run."""
+    """Model bits (real files) and train/test accuracy against step, a panel per run, and a
+    last panel for the MDL objective trained from weight decay's final weights."""
     import matplotlib
 
     matplotlib.use("Agg")  # a file, never a window; set here, not at import
     import matplotlib.pyplot as plt
 
-    runs = summary["runs"]
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.4), sharey=True)
-    for ax, (name, run) in zip(np.atleast_1d(axes), runs.items(), strict=True):
+    panels = {**ordered_runs(summary), "weight_decay, then mdl": summary["compress_grokked"]}
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), sharey=True)
+    for ax, (name, run) in zip(axes, panels.items(), strict=True):
         curve = [point for point in run["curve"] if point["step"] > 0]  # a log axis
         steps = [point["step"] for point in curve]
         ax.plot(steps, [point["model_bits"] for point in curve], "k-", label="model file bits")
         capped = [point for point in curve if not point["predictions_kept"]]
-        if capped:
-            ax.plot(
-                [point["step"] for point in capped],
-                [point["model_bits"] for point in capped],
-                "kx",
-                ms=4,
-                label="finest step, predictions changed",
-            )
+        ax.plot(
+            [point["step"] for point in capped],
+            [point["model_bits"] for point in capped],
+            "kx",
+            ms=4,
+            label="finest step, predictions changed",
+        )
         ax.axhline(summary["uniform_bits"], color="grey", ls=":", label="labels, uniform code")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_title(name)
+        ax.set_title(name, fontsize=10)
         accuracy = ax.twinx()
         accuracy.plot(steps, [1 - point["train_error"] for point in curve], "C0--", label="train")
         accuracy.plot(steps, [1 - point["test_error"] for point in curve], "C3-", label="test")
         accuracy.set_ylim(0, 1.02)
-        if name != list(runs)[-1]:
+        if ax is not axes[-1]:
             accuracy.set_yticklabels([])
         else:
             accuracy.set_ylabel("accuracy")
-            accuracy.legend(loc="lower right", fontsize=7)
-    first = np.atleast_1d(axes)[0]
-    first.set_ylabel("bits")
-    first.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
+    axes[0].set_ylabel("bits")
+    handles = [h for a in (axes[0], accuracy) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_bound(summary: dict, path: Path) -> None:
-    """The Occam bound (solid) and the test error (dashed) of each run over training."""
+    """The Occam bound (solid) and the test error (dashed) of each run over training, on the
+    whole error range and zoomed in on the bound."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for color, (name, run) in enumerate(summary["runs"].items()):
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(10, 4))
+    for color, (name, run) in enumerate(ordered_runs(summary).items()):
         curve = [point for point in run["curve"] if point["step"] > 0]
         steps = [point["step"] for point in curve]
-        ax.plot(steps, [point["bound"] for point in curve], f"C{color}-", label=f"{name} bound")
-        ax.plot(steps, [point["test_error"] for point in curve], f"C{color}--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("step")
-    ax.set_ylabel("error (dashed: test error)")
-    ax.set_title(f"Occam bound, delta {DELTA}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        bounds = [point["bound"] for point in curve]
+        whole.plot(steps, bounds, f"C{color}-", label=f"{name} bound")
+        whole.plot(steps, [point["test_error"] for point in curve], f"C{color}--", lw=0.8)
+        zoom.plot(steps, bounds, f"C{color}-", label=name)
+    whole.set_ylim(0, 1.02)
+    whole.set_ylabel("error (dashed: test error)")
+    whole.set_title(f"Occam bound, delta {DELTA}, and test error", fontsize=10)
+    zoom.set_ylabel("bound on the error")
+    zoom.set_title("the bound alone", fontsize=10)
+    for ax in (whole, zoom):
+        ax.set_xscale("log")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
