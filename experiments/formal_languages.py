@@ -34,11 +34,12 @@ n = 1..``test_max_n``) against the optimum (the training law's own code of the t
 `mdl.data.formal_languages.string_bits`), and ``max_correct_n``: the largest N such that for
 every n <= N the network's most probable next symbol is allowed at every position of the
 n-th string (a^n b^n and a^n b^n c^n: a^n b^n (c^n); Dyck-1: (^n )^n, the deepest nesting),
-evaluated exactly for every n up to ``--max-n`` (1,000), then at a few n beyond it. At a
+evaluated exactly for every n up to 1,000, then at n = 2,000 and 4,000. At a
 position the language determines, "allowed" is the one symbol: Lan et al.'s deterministic
 accuracy. For a^n b^n a hand-set golden network (small dyadic weights that count exactly) is
-coded with the same codecs for comparison. The selected networks' files (``NAME.modl``,
-self-describing) and weights (``NAME_weights.json``) are written to ``--out``.
+coded with the same codecs for comparison. Every MDL restart's network and the selected
+baseline's are written to ``--out`` as self-describing files (``NAME.modl``, readable with
+`mdl.compress.files.load_compressed`) and their hard weights (``NAME_weights.json``).
 
 Training strings: 500 per language (the larger of Lan et al.'s two set sizes), n ~
 Geometric(0.3), n >= 1 (Dyck-1: stop at depth 0 with probability 0.3).
@@ -240,10 +241,11 @@ def _evaluate(model, compressor, cstate, language, data, test, config, structure
     }
 
 
-def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
+def mdl_restarts(language: str, config: dict, out: Path) -> tuple[list[dict], list]:
     """Every MDL restart (seed x initial step): float warm-up by cross-entropy, then the
-    two-part objective with power-of-two quantization. Returns the records and, in the same
-    order, ``(model, compressor, cstate)`` of each."""
+    two-part objective with power-of-two quantization. Each restart's network is written to
+    ``out`` (`write_network`). Returns the records and, in the same order,
+    ``(model, compressor, cstate)`` of each."""
     data, _, test = language_data(language, config["test_max_n"])
     state, readout = CELLS[language]
     records, trained = [], []
@@ -285,6 +287,8 @@ def mdl_restarts(language: str, config: dict) -> tuple[list[dict], list]:
             record |= _evaluate(
                 result.model, compressor, result.cstate, language, data, test, config, structure
             )
+            name = f"{language}_mdl_seed{seed}_step{initial_step}"
+            record["network"] = write_network(out, name, result.model, compressor, result.cstate)
             records.append(record)
             trained.append((result.model, compressor, result.cstate))
     return records, trained
@@ -385,13 +389,19 @@ def write_network(out: Path, name: str, model, compressor, cstate) -> dict:
 
 def run_language(language: str, config: dict, out: Path) -> dict:
     """Both arms on one language, the selections and the selected networks' files."""
-    mdl_records, mdl_trained = mdl_restarts(language, config)
+    mdl_records, mdl_trained = mdl_restarts(language, config, out)
     base_records, base_trained = baseline_runs(language, config)
     chosen = int(np.argmin([r["two_part_bits"] for r in mdl_records]))
     chosen_base = int(np.argmin([r["validation_bits"] for r in base_records]))
     result = dict(mdl_records[chosen])
     result["network"] = write_network(out, f"{language}_mdl", *mdl_trained[chosen])
     result["restarts"] = mdl_records
+    # File lengths are whole 32-bit words, so restarts can tie; the rule (fixed before the
+    # first full run) takes the first, and the summary names every tied restart.
+    shortest = mdl_records[chosen]["two_part_bits"]
+    result["tied_restarts"] = [
+        i for i, r in enumerate(mdl_records) if r["two_part_bits"] == shortest
+    ]
     result["restarts_correct_to_max_n"] = sum(
         r["max_correct_n"] == config["max_n"] for r in mdl_records
     )

@@ -33,7 +33,8 @@ def _command() -> str:
     """How this process was started: ``python -m experiments.NAME ...`` for an experiment."""
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.suffix == ".py" and script.parent.name == "experiments":
-        return shlex.join([f"python -m experiments.{script.stem}", *sys.argv[1:]])
+        # The module invocation is three words, not one quoted argument.
+        return " ".join([f"python -m experiments.{script.stem}", shlex.join(sys.argv[1:])]).strip()
     return shlex.join(sys.argv)
 
 
