@@ -1,5 +1,7 @@
 """The quantizer's estimate against the real file, exact decoding, and any NNX model."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -247,3 +249,26 @@ def test_hand_written_gradients_match_autodiff_of_the_textbook_rate(prior, step_
             strict=True,
         ):
             np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)
+
+
+@given(st.floats(-12.0, 6.0), st.integers(0, 2**31 - 1))
+def test_power_of_two_steps_are_exact_powers_and_decode_exactly(log_step, seed):
+    """The step is 2^round(log_step / ln 2) exactly (numpy's power of two, not the code under
+    test), every hard weight is an integer multiple of it, the file decodes to the hard weights,
+    and the step still gets a gradient (straight through)."""
+    w = np.random.default_rng(seed).normal(size=(5, 4)).astype(np.float32)
+    compressor = quantizer(power_of_two_steps=True)
+    params = {"w": jnp.asarray(w)}
+    cstate = compressor.init(params)
+    cstate = {"w": cstate["w"]._replace(log_step=jnp.float32(log_step))}
+    expected_step = np.float32(2.0 ** np.round(np.float32(log_step) / math.log(2)))
+    hard = np.asarray(compressor.hard(params, cstate)["w"])
+    bins = hard / expected_step
+    np.testing.assert_array_equal(bins, np.round(bins))
+    np.testing.assert_array_equal(bins, np.round(w.astype(np.float64) / expected_step))
+    leaf = compressor.finalize(params, cstate)["w"]
+    assert np.float32(leaf.step) == expected_step
+    decoded, _ = decode_model(encode_model({"w": leaf}))
+    np.testing.assert_array_equal(np.asarray(decoded["w"]), hard)
+    grad = float(jax.grad(lambda c: compressor.bits(params, c))(cstate)["w"].log_step)
+    assert np.isfinite(grad) and (grad != 0.0 or not np.any(bins))

@@ -3,12 +3,13 @@
 import functools
 import hashlib
 import itertools
+import math
 import re
 
 import jax
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdl.data import batches, load, load_formal_language, load_text
@@ -214,3 +215,41 @@ def test_batches_are_seeded_fixed_shape_and_jittable():
         batches(key, x, y, 0)
     with pytest.raises(ValueError, match="x has 103 examples but y has 5"):
         batches(key, x, y[:5], 4)
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    st.integers(0, 10_000),
+    st.floats(0.05, 0.95),
+)
+def test_dyck_string_bits_is_the_law_by_block_decomposition(block_sizes, seed, p):
+    """A Dyck-1 string is a sequence of j primitive blocks (a bracket enclosing a Dyck word); a
+    block of 2m symbols has 2m - 1 coin flips after its forced first bracket, so under the
+    training law P = p (1 - p)^(j - 1) prod_b 2^-(2 m_b - 1), independently of the symbol-by-
+    symbol computation under test. For a^n b^n: -log2 of p (1 - p)^(n - 1)."""
+    from mdl.data.formal_languages import string_bits
+
+    rng = np.random.default_rng(seed)
+
+    def dyck_word(pairs):  # a random Dyck word with `pairs` bracket pairs
+        word, depth, opened = [], 0, 0
+        while len(word) < 2 * pairs:
+            if opened < pairs and (depth == 0 or rng.random() < 0.5):
+                word.append("(")
+                depth, opened = depth + 1, opened + 1
+            else:
+                word.append(")")
+                depth -= 1
+        return "".join(word)
+
+    string = "".join("(" + dyck_word(m - 1) + ")" for m in block_sizes)
+    expected = -math.log2(p) - (len(block_sizes) - 1) * math.log2(1 - p)
+    expected += sum(2 * m - 1 for m in block_sizes)
+    assert string_bits("dyck1", string, p) == pytest.approx(expected, rel=1e-12)
+    n = len(string) // 2
+    assert string_bits("anbn", "a" * n + "b" * n, p) == pytest.approx(
+        -math.log2(p * (1 - p) ** (n - 1)), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="not"):
+        string_bits("dyck1", string + ")", p)

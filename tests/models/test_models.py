@@ -119,3 +119,34 @@ def test_convnet_counts_parameters_accepts_flat_images_and_rebuilds():
         ConvNet([4], input_pool=3, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="channels must be"):
         ConvNet([], rngs=nnx.Rngs(0))
+
+
+def test_counting_rnn_counts_exactly_with_hand_set_weights_and_rebuilds():
+    """A counter (decay 1, increments +1/-1) read out by "count is zero": the state after
+    a^n b^m is n - m exactly, for n in the thousands, and the model rebuilds from describe()."""
+    from mdl.models import CountingRNN, build, describe
+
+    model = CountingRNN(3, state=1, readout=1, rngs=nnx.Rngs(0))
+    shapes = model.shapes()
+    assert sum(int(np.prod(s)) for s in shapes.values()) == parameter_count(model)
+    assert parameter_count(model) == 3 * 1 + 1 + (1 + 3) * 1 + 1 + 1 * 3 + 3
+    values = {
+        "embed": [[0.0], [1.0], [-1.0]],
+        "decay": [1.0],
+        "hidden": [[-1.0], [0.0], [0.0], [0.0]],  # relu(1 - count) is 1 exactly at zero
+        "hidden_bias": [1.0],
+        "output": [[1.0, 0.0, 0.0]],
+        "output_bias": [0.0, 0.0, 0.0],
+    }
+    model.weights[...] = jnp.concatenate(
+        [jnp.asarray(values[k], jnp.float32).reshape(-1) for k in shapes]
+    )
+    tokens = jnp.asarray([[1] * 3000 + [2] * 3000])
+    logits = np.asarray(model(tokens))
+    assert logits.shape == (1, 6000, 3)
+    at_zero = logits[0, :, 0] == 1.0
+    assert at_zero[-1] and not at_zero[:-1].any()  # only after the last b is the count zero
+    rebuilt = build(describe(model))
+    assert isinstance(rebuilt, CountingRNN) and rebuilt.shapes() == shapes
+    with pytest.raises(ValueError, match="state"):
+        CountingRNN(3, state=0, rngs=nnx.Rngs(0))
