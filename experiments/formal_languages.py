@@ -30,8 +30,10 @@ that generalize are reported too, beside the selected one).
 
 Reported per language: the selected network's two-part code (|G| + |D:G|, structure + model
 file + data file, each decoded back), its test cross-entropy (bits per symbol, strings
-n = 1..``test_max_n``) against the optimum (the training law's own code of the test strings,
-`mdl.data.formal_languages.string_bits`), and ``max_correct_n``: the largest N such that for
+n = 1..``test_max_n``) beside the training law's own code of the test strings
+(`mdl.data.formal_languages.string_bits`; ``optimal_cross_entropy``: the optimum for strings
+drawn from that law, a reference rather than a floor here, since the test lengths are not
+drawn from it), and ``max_correct_n``: the largest N such that for
 every n <= N the network's most probable next symbol is allowed at every position of the
 n-th string (a^n b^n and a^n b^n c^n: a^n b^n (c^n); Dyck-1: (^n )^n, the deepest nesting),
 evaluated exactly for every n up to 1,000, then at n = 2,000 and 4,000. At a
@@ -182,8 +184,9 @@ def max_correct_n(model: nnx.Module, language: str, max_n: int) -> int:
 def test_bits_per_symbol(
     model: nnx.Module, language: str, test: TestStrings
 ) -> tuple[float, float]:
-    """``(model, optimum)``: bits per real test symbol under the model, and under the training
-    law (`string_bits`; the floor for any model of it)."""
+    """``(model, law)``: bits per real test symbol under the model, and under the training law
+    (`string_bits`: the optimum for strings drawn from that law; the test strings are not, so a
+    model expecting longer strings can come in under it)."""
     logits = model(jnp.asarray(test.x))
     y = jnp.asarray(test.y)
     real = y >= 0
