@@ -98,3 +98,16 @@ def test_page_numbers_are_the_committed_summary():
         ]
         assert numbers == expected, (name, numbers, expected)
     assert re.search(r"\b2 CPU cores\b", page)
+
+
+def test_committed_figure_is_drawn_from_the_committed_summary(tmp_path):
+    from experiments.formal_languages import write_figure
+
+    results = ROOT / "experiments" / "results" / "formal_languages"
+    summary = json.loads((results / "summary.json").read_text())
+    drawn = write_figure(summary, tmp_path / "figure.png").read_bytes()
+    assert drawn == (results / "reach_vs_code.png").read_bytes()
+    docs = ROOT / "docs" / "figures" / "formal_languages_reach_vs_code.png"
+    assert docs.read_bytes() == drawn
+    page = (ROOT / "experiments" / "formal_languages.md").read_text()
+    assert "../docs/figures/formal_languages_reach_vs_code.png" in page
