@@ -80,3 +80,12 @@ def test_text_codec_benchmark_smoke_round_trips_and_reports_ratios():
         assert figures[f"{method}_decode_over_encode"] > 0
         assert figures[f"{method}_encode_time_over_lzma"] > 0
     assert figures["chars"] == 20_000
+
+
+def test_prequential_benchmark_smoke_decodes_exactly():
+    figures = run_benchmark_smoke("prequential")
+    assert figures["exact"] is True and figures["labels"] == 600
+    assert figures["decode_over_encode"] == pytest.approx(
+        figures["decode_s"] / figures["encode_s"], rel=1e-9
+    )
+    assert figures["file_bits"] < 600 * math.log2(10) + 2000  # a code, not a blow-up

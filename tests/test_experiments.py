@@ -85,8 +85,8 @@ def test_lenet_compression_smoke_files_give_the_reported_numbers(tmp_path, mnist
 def test_codelength_table_smoke_parts_are_real_and_the_codes_ordered(tmp_path, mnist_dir):
     """Each code's parts add up to the total the summary reports; the two-part parts are real
     files (whole bytes, never below their ideal lengths, float32 exactly 32 bits a parameter);
-    and the orders that must hold do. (Decoding this prequential file would retrain every chunk
-    model once per chunk, minutes of CPU; tests/estimators decode a smaller one exactly.)"""
+    and the orders that must hold do. The experiment decodes its prequential file itself (it
+    raises if the labels do not come back); the file it leaves has the reported length."""
     from experiments import codelength_table
     from mdl.estimators import DescriptionLength
 
@@ -97,6 +97,13 @@ def test_codelength_table_smoke_parts_are_real_and_the_codes_ordered(tmp_path, m
     reports = {name: DescriptionLength.from_json(report) for name, report in saved.items()}
     n = 3000
     assert summary["n"] == n and summary["uniform_bits"] == pytest.approx(n * np.log2(10))
+    assert summary["prequential_decoded"] is True
+    assert 8 * (tmp_path / "prequential.preq").stat().st_size == pytest.approx(
+        summary["prequential_bits"]
+    )
+    seconds = summary["seconds"]
+    ratio = seconds["prequential_decode"] / seconds["prequential"]
+    assert summary["prequential_decode_over_encode"] == pytest.approx(ratio)
     parts = {
         "float32_two_part": {"structure", "params", "data"},
         "two_part": {"structure", "params", "data"},

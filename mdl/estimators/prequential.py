@@ -20,15 +20,21 @@ every ``eval_every`` steps, keeps its best parameters (early stopping with ``pat
 finally picks a softmax temperature from a fixed grid on that slice (an over-confident model
 pays dearly for its mistakes; the decoder makes the same choice from the same labels).
 
-The chunk models train as vmapped programs: models of similar training length are grouped
-(padding never more than doubles a group's work), every lane of a group runs the same compiled
-block of steps, and a lane's numbers depend only on its own data and key, so the decoder,
-which runs each group with the labels it knows so far, reproduces them bit for bit.
+The chunk models train one at a time, each as the same compiled block of steps (a vmapped
+program over one lane), and a chunk model's numbers depend only on its own data and key, so
+the decoder, which trains each with the labels it has decoded so far, reproduces them bit for
+bit and trains every model once, as the encoder did: decoding costs what encoding costs. Models
+trained side by side as lanes of one vmapped group would be faster to encode on an
+accelerator, but the decoder cannot batch them (each needs the labels the previous one
+decodes), and a lane's numbers in a group of G are not bit-identical to the same lane alone
+(XLA picks other kernels for other batch shapes), so the decoder would retrain the whole group
+once per lane: G times the encoder's work.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import struct
 from collections.abc import Callable
 from typing import NamedTuple
@@ -50,6 +56,7 @@ from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
 from mdl.inference import evaluate, predictive_probs
 from mdl.params import split_params
+from mdl.records import write_bytes_atomic
 
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 33))
 KIND = "PREQ"
@@ -160,20 +167,6 @@ def _lanes(s: PrequentialSettings) -> list[_Lane]:
     return lanes
 
 
-def _groups(lanes: list[_Lane]) -> list[list[_Lane]]:
-    """Consecutive lanes in groups whose padded work (size x longest) stays within twice the
-    work of training them one by one."""
-    groups, current = [], []
-    for lane in lanes:
-        trial = [*current, lane]
-        padded = len(trial) * max(item.max_steps for item in trial)
-        if current and padded > 2 * sum(item.max_steps for item in trial):
-            groups.append(current)
-            trial = [lane]
-        current = trial
-    return [*groups, current] if current else groups
-
-
 class _Programs(NamedTuple):
     block: Callable
     heldout_bits: Callable
@@ -220,8 +213,12 @@ def _stack(tree, count: int):
 
 
 def _train_group(group, graphdef, params, settings, x, y):
-    """Train a group's lanes together; returns per lane ``(best params, temperature)``."""
-    holdout_size = max(lane.holdout[1] - lane.holdout[0] for lane in group)
+    """Train lanes as one vmapped program (the callers pass one lane: see the module doc);
+    returns per lane ``(best params, temperature)``."""
+    # The held-out slice has a fixed shape in the program; a power of two lets chunk models of
+    # similar size share one compiled program (the lanes mask what lies past their slice).
+    longest = max(lane.holdout[1] - lane.holdout[0] for lane in group)
+    holdout_size = 1 << max(0, (longest - 1).bit_length())
     programs = _programs(graphdef, params, settings, holdout_size)
     count = len(group)
     state = _stack(init_state(params, {}, programs.optimizer), count)
@@ -294,12 +291,11 @@ def _run(x, y, model_fn, settings: PrequentialSettings):
     graphdef, params = _initial_params(model_fn, settings.seed)
     xs, ys = jnp.asarray(x), jnp.asarray(y)
     out = []
-    for group in _groups(_lanes(settings)):
-        for lane, (p, t) in zip(
-            group, _train_group(group, graphdef, params, settings, xs, ys), strict=True
-        ):
-            start, stop = lane.chunk
-            out.append((lane, predictive_probs(graphdef, p, x[start:stop], t), t))
+    for lane in _lanes(settings):
+        # One lane at a time, exactly as the decoder must train it (see the module doc).
+        [(p, t)] = _train_group([lane], graphdef, params, settings, xs, ys)
+        start, stop = lane.chunk
+        out.append((lane, predictive_probs(graphdef, p, x[start:stop], t), t))
     last_params, last_temperature = p, t
     return out, (graphdef, last_params, last_temperature)
 
@@ -313,6 +309,7 @@ def prequential(
     first: int = 8,
     schedule=None,
     test: tuple | None = None,
+    file: str | os.PathLike | None = None,
     **options,
 ) -> DescriptionLength:
     r"""The prequential code length of labels ``y`` given inputs ``x`` (module doc), in bits.
@@ -327,6 +324,8 @@ def prequential(
       schedule: explicit boundaries instead of doubling (see `chunk_boundaries`).
       test: optional ``(x_test, y_test)``: the last chunk model's test accuracy goes in
         ``details["test_accuracy"]``.
+      file: where to write the file whose length is the total (atomically), for
+        `decode_prequential`; None: measured, not kept.
       options: fields of `PrequentialSettings` (batch_size, learning_rate, max_epochs,
         min_steps, eval_every, patience, holdout_fraction, seed, calibrate).
 
@@ -366,7 +365,10 @@ def prequential(
             }
         )
     first_bits = settings.boundaries[0] * math.log2(num_classes)
-    file_bits = 8.0 * len(_encode(settings, y, runs))
+    data = _encode(settings, y, runs)
+    if file is not None:
+        write_bytes_atomic(file, data)
+    file_bits = 8.0 * len(data)
     parts = {
         "first_chunk": first_bits,
         "model_chunks": total,
@@ -459,15 +461,12 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
     y[:t0] = decoder.decode(np.full((t0, k), 1.0 / k))
     graphdef, params = _initial_params(model_fn, settings.seed)
     xs = jnp.asarray(x)
-    for group in _groups(_lanes(settings)):
-        for position, lane in enumerate(group):
-            # Retrain the group with the labels known now; lane `position` reads only those.
-            trained = _train_group(group, graphdef, params, settings, xs, jnp.asarray(y))
-            p, temperature = trained[position]
-            start, stop = lane.chunk
-            y[start:stop] = decoder.decode(
-                predictive_probs(graphdef, p, x[start:stop], temperature)
-            )
+    for lane in _lanes(settings):
+        # The encoder's program on the labels known now (the unknown ones are zero, and the
+        # lane reads only labels before its chunk): the same probabilities, bit for bit.
+        [(p, temperature)] = _train_group([lane], graphdef, params, settings, xs, jnp.asarray(y))
+        start, stop = lane.chunk
+        y[start:stop] = decoder.decode(predictive_probs(graphdef, p, x[start:stop], temperature))
     decoder.finish()
     return y
 
