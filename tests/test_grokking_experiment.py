@@ -138,3 +138,33 @@ def test_committed_run_is_the_full_size_and_the_markdown_prints_its_numbers():
         assert run["all_decoded_predictions_match"]
         assert (RESULTS / run["model_file"]).stat().st_size * 8 == run["final_model_bits"]
     assert summary["uniform_bits"] == pytest.approx(summary["n_train"] * math.log2(97))
+
+
+SUBTRACTION = ROOT / "experiments" / "results" / "grokking_subtraction"
+
+
+def test_committed_subtraction_run_is_the_full_size_and_its_section_prints_its_numbers():
+    """The "Subtraction" section of experiments/grokking.md prints the committed subtraction
+    summary's table row for row, its wall time, commit and figure; the run is the full size
+    with op "-" and every other setting the addition run's."""
+    path = SUBTRACTION / "summary.json"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet")
+    summary = json.loads(path.read_text())
+    assert not summary["smoke"]
+    assert summary["settings"]["op"] == "-"
+    assert summary["settings"] == {**grokking.FULL.to_dict(), "op": "-"}
+    assert "--op -" in summary["provenance"]["command"]
+    page = (ROOT / "experiments" / "grokking.md").read_text()
+    section = page.split("## Subtraction: a - b mod 97", 1)[1].split("\n## ", 1)[0]
+    for row in grokking.results_table(summary).splitlines():
+        assert row in section, row
+    assert f"{summary['provenance']['wall_seconds']:,.0f} s" in section
+    assert summary["provenance"]["git_commit"][:7] in section
+    figure = ROOT / "docs" / "figures" / "grokking_subtraction_complexity.png"
+    assert figure.read_bytes() == (SUBTRACTION / "complexity.png").read_bytes()
+    assert "../docs/figures/grokking_subtraction_complexity.png" in section
+    for run in [*summary["runs"].values(), summary["compress_grokked"]]:
+        assert run["all_decoded_predictions_match"]
+        assert (SUBTRACTION / run["model_file"]).stat().st_size * 8 == run["final_model_bits"]
+    assert summary["uniform_bits"] == pytest.approx(summary["n_train"] * math.log2(97))
