@@ -62,6 +62,7 @@ import optax
 from flax import nnx
 
 from experiments.harness import experiment_parser, write_summary
+from mdl.codes.data_codes import PADDING, next_token
 from mdl.codes.integers import log_star_bits
 from mdl.compress import float32_baseline, quantizer
 from mdl.compress.files import save_compressed
@@ -187,13 +188,9 @@ def test_bits_per_symbol(
     """``(model, law)``: bits per real test symbol under the model, and under the training law
     (`string_bits`: the optimum for strings drawn from that law; the test strings are not, so a
     model expecting longer strings can come in under it)."""
-    logits = model(jnp.asarray(test.x))
-    y = jnp.asarray(test.y)
-    real = y >= 0
-    log_p = jax.nn.log_softmax(logits, -1)
-    picked = jnp.take_along_axis(log_p, jnp.where(real, y, 0)[..., None], -1)[..., 0]
-    symbols = float(real.sum())
-    bits = -float(jnp.where(real, picked, 0.0).sum()) / math.log(2)
+    # The training objective's own data code: -log2 p over the real tokens, padding skipped.
+    bits = float(np.sum(next_token().bits(model(jnp.asarray(test.x)), jnp.asarray(test.y))))
+    symbols = float(np.sum(test.y != PADDING))
     optimum = sum(string_bits(language, s, P) for s in test.strings)
     return bits / symbols, optimum / symbols
 
