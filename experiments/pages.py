@@ -1,0 +1,340 @@
+"""The experiment pages, rendered from the committed results.
+
+Every page ``experiments/NAME.md`` is generated from a template ``experiments/pages/NAME.md``:
+Markdown in which each reported number is a placeholder read from a committed JSON file under
+``experiments/results``. Nothing in a page is typed by hand except prose and the numbers its
+template declares as literals (with a reason each).
+
+    python -m experiments.pages            # render every template to experiments/NAME.md
+    python -m experiments.pages --check    # exit 1, naming each page that differs
+
+Placeholders
+------------
+``{{ DIR:EXPR }}`` or ``{{ DIR:EXPR|FORMAT }}``
+
+- ``DIR`` is a folder under ``experiments/results``; the value is read from its
+  ``summary.json``, or from another committed JSON there with ``DIR/FILE.json``
+  (e.g. ``{{ text_compression/earlier_runs.json:online_prefix.best|.3f }}``).
+- ``EXPR`` is a Python expression over that JSON: top-level keys are names, ``a.b`` and
+  ``a["b"]`` index dictionaries (use brackets for keys that are not identifiers,
+  ``runs["mdl_beta_0.1"]``), ``a[3]`` indexes lists. Available functions: ``min``, ``max``,
+  ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all`` and ``at(LIST, key=value)``,
+  the first element of a list of dicts whose fields equal the given values
+  (``at(runs.none.curve, step=1700).model_bits``). Comprehensions work.
+- ``FORMAT`` is a Python format spec (``,``, ``,.0f``, ``.3f``, ``+.2f``; none: ``format(v)``)
+  or one of these transforms (``N`` = decimals):
+
+  ============  ====================================  ====================
+  ``pct:N``     100 x value, then ``%``                0.12345 -> 12.35%
+  ``x:N``       a ratio, then ``x``                    270.14 -> 270.1x
+  ``k:N``       value / 1,000 (kbits, KB)              637440 -> 637
+  ``M:N``       value / 1,000,000 (million, MB)        3308018 -> 3.3
+  ``min:N``     seconds as minutes                     540.2 -> 9
+  ``int``       an integer with thousands commas       1944.0 -> 1,944
+  ============  ====================================  ====================
+
+- ``{{ table DIR:FUNCTION }}`` inserts ``FUNCTION(json)``, a Markdown block the function
+  returns. ``FUNCTION`` is a name in this module or ``MODULE.NAME`` in ``experiments.MODULE``
+  (``{{ table grokking:grokking.results_table }}``): an experiment that already prints its
+  table is reused, not copied.
+
+Literals
+--------
+A number that no committed result holds (a machine's core count, a setting quoted from the
+literature) is declared in an HTML comment in the template, each with its reason; the comment
+is not copied to the page:
+
+    <!-- literals: 2 (CPU cores), 60,000 (MNIST training images), 28x28 (image size) -->
+
+``bare_numbers(template, literals)`` lists every number outside placeholders that is not
+declared; the tests require none. What counts as a number: the text is cut into words at
+whitespace and at ``()[]{}<>"'`;:*|$=/!?``; a word's leading and trailing ``.,-+`` are
+dropped. A word that is a number (``1,944``, ``0.25``, ``1e-3``, ``99%``, ``10x``, ``28x28``)
+is one number; any other word holding a letter is a name and holds none (``LeNet-5``,
+``log2``, ``MNIST-1D``, ``float32``, ``x86_64``, ``a^n``); a word without letters is cut into
+its digit runs (``1..100``, ``2026-12-01``, ``2^``). Skipped entirely: placeholders, fenced
+code blocks, inline code spans, Markdown link targets, HTML comments and citation years
+(a year 1900-2099 after a capitalized word or ``et al.``, optionally after ``(``:
+``Hoeffding 1963``, ``Lan et al. (2024)``, ``ACL 2024``).
+
+Example template line::
+
+    The payload is {{ digits_label_code:codec_payload_bits|, }} bits
+    ({{ digits_label_code:codec_payload_bits / test_examples|.3f }} per label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mdl.records import write_bytes_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = ROOT / "experiments"
+TEMPLATES = EXPERIMENTS / "pages"
+RESULTS = EXPERIMENTS / "results"
+
+PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
+LITERALS = re.compile(r"<!--\s*literals:(.*?)-->\n?", re.S)
+LITERAL_ENTRY = re.compile(r"\s*(.+?)\s*\(([^()]*)\)\s*(?:,|$)", re.S)
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+class _Node:
+    """A JSON value seen from a template expression: ``a.b`` and ``a["b"]`` both index."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    def __getattr__(self, name):
+        try:
+            return _wrap(self._value[name])
+        except (KeyError, TypeError) as exc:
+            raise AttributeError(name) from exc
+
+    def __getitem__(self, key):
+        return _wrap(self._value[key])
+
+    def __iter__(self):
+        return (_wrap(v) for v in self._value)
+
+    def __len__(self):
+        return len(self._value)
+
+    def __eq__(self, other):
+        return self._value == _unwrap(other)
+
+    def __hash__(self):
+        return hash(json.dumps(self._value, sort_keys=True))
+
+    def keys(self):
+        return self._value.keys()
+
+    def items(self):
+        return ((k, _wrap(v)) for k, v in self._value.items())
+
+
+def _wrap(value):
+    return _Node(value) if isinstance(value, (dict, list)) else value
+
+
+def _unwrap(value):
+    return value._value if isinstance(value, _Node) else value
+
+
+def _at(items, **fields):
+    for item in items:
+        if all(_unwrap(item)[k] == v for k, v in fields.items()):
+            return item
+    raise LookupError(f"no element with {fields}")
+
+
+FUNCTIONS = {f.__name__: f for f in (min, max, len, sum, abs, round, sorted, any, all)} | {
+    "at": _at
+}
+
+
+def evaluate(expr: str, data: dict):
+    """The value of a template expression over one JSON document."""
+    names = {k: _wrap(v) for k, v in data.items()} | FUNCTIONS
+    value = eval(expr, {"__builtins__": {}}, names)  # noqa: S307 - committed templates only
+    return _unwrap(value)
+
+
+def _fixed(value: float, decimals: str) -> str:
+    return f"{value:,.{int(decimals or 0)}f}"
+
+
+TRANSFORMS: dict[str, Callable[[float, str], str]] = {
+    "pct": lambda v, n: f"{100 * v:.{int(n or 0)}f}%",
+    "x": lambda v, n: f"{v:,.{int(n or 0)}f}x",
+    "k": lambda v, n: _fixed(v / 1e3, n),
+    "M": lambda v, n: _fixed(v / 1e6, n),
+    "min": lambda v, n: _fixed(v / 60, n),
+    "int": lambda v, n: f"{round(v):,}",
+}
+
+
+def format_value(value, spec: str) -> str:
+    """``value`` as ``spec`` (a Python format spec or one of `TRANSFORMS`) writes it."""
+    name, _, decimals = spec.partition(":")
+    if name in TRANSFORMS:
+        return TRANSFORMS[name](value, decimals)
+    return format(value, spec)
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def _load(source: str, results: Path, cache: dict) -> dict:
+    folder, _, filename = source.partition("/")
+    path = results / folder / (filename or "summary.json")
+    if path not in cache:
+        cache[path] = json.loads(path.read_text())
+    return cache[path]
+
+
+def _table_function(name: str) -> Callable[[dict], str]:
+    module, _, function = name.rpartition(".")
+    if not module:
+        return globals()[function]
+    return getattr(importlib.import_module(f"experiments.{module}"), function)
+
+
+def render(template: str, results: Path = RESULTS) -> str:
+    """A template's page, its placeholders filled from the JSON files under ``results``."""
+    cache: dict = {}
+
+    def fill(match: re.Match) -> str:
+        body = match.group(1)
+        try:
+            if body.startswith("table "):
+                source, _, function = body[len("table ") :].strip().partition(":")
+                return _table_function(function.strip())(_load(source.strip(), results, cache))
+            source, _, rest = body.partition(":")
+            expr, bar, spec = rest.rpartition("|")
+            if not bar:
+                expr, spec = rest, ""
+            value = evaluate(expr.strip(), _load(source.strip(), results, cache))
+            return format_value(value, spec.strip())
+        except Exception as exc:
+            raise ValueError(f"placeholder {{{{ {body} }}}}: {exc!r}") from exc
+
+    return PLACEHOLDER.sub(fill, LITERALS.sub("", template))
+
+
+def templates(directory: Path = TEMPLATES) -> dict[str, Path]:
+    """Page name (``NAME`` of ``experiments/NAME.md``) -> its template."""
+    return {path.stem: path for path in sorted(directory.glob("*.md"))}
+
+
+def render_all(results: Path = RESULTS, directory: Path = TEMPLATES) -> dict[str, str]:
+    return {name: render(path.read_text(), results) for name, path in templates(directory).items()}
+
+
+def stale_pages(
+    results: Path = RESULTS, directory: Path = TEMPLATES, pages: Path = EXPERIMENTS
+) -> list[str]:
+    """The pages whose file under ``pages`` differs from their rendering from ``results``."""
+    stale = []
+    for name, text in render_all(results, directory).items():
+        page = pages / f"{name}.md"
+        if not page.exists() or page.read_text() != text:
+            stale.append(name)
+    return stale
+
+
+# -- literals ------------------------------------------------------------------------------
+
+
+def declared_literals(template: str) -> dict[str, str]:
+    """The template's declared literals: number -> reason."""
+    found = {}
+    for comment in LITERALS.findall(template):
+        for number, reason in LITERAL_ENTRY.findall(comment):
+            found[number.strip()] = reason.strip()
+    return found
+
+
+_SKIPPED = re.compile(
+    r"```.*?```"  # fenced code blocks
+    r"|<!--.*?-->"  # HTML comments (the literals declaration)
+    r"|\{\{.*?\}\}"  # placeholders
+    r"|`[^`\n]*`"  # inline code spans
+    r"|\]\([^)\s]*\)",  # link targets
+    re.S,
+)
+_CITATION_YEAR = re.compile(r"(?:\b[A-Z][A-Za-z]+|\bet al\.),?\s*\(?(?:19|20)\d\d\b")
+_WORD = re.compile(r"[^\s()\[\]{}<>\"'`;:*|$=/!?]+")
+_NUMBER_WORD = re.compile(
+    r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?:%|x)?|\d+x\d+(?:x\d+)*|\.\d+",
+)
+_DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def numbers(text: str) -> list[tuple[int, str]]:
+    """Every number of a template outside what is skipped, as (line, number)."""
+
+    def blank(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    text = _SKIPPED.sub(blank, text)
+    text = _CITATION_YEAR.sub(blank, text)
+    found = []
+    for line_number, line in enumerate(text.splitlines(), 1):
+        for word in _WORD.findall(line):
+            word = word.strip(".,-+")
+            if not word or not any(c.isdigit() for c in word):
+                continue
+            if _NUMBER_WORD.fullmatch(word):
+                found.append((line_number, word))
+            elif not re.search(r"[A-Za-z_]", word):
+                found.extend((line_number, d) for d in _DIGITS.findall(word))
+    return found
+
+
+def bare_numbers(template: str, literals=None) -> list[tuple[int, str]]:
+    """The numbers of a template that are neither placeholders nor declared literals
+    (``literals``: the template's own declaration unless given)."""
+    declared = declared_literals(template) if literals is None else literals
+    return [(line, n) for line, n in numbers(template) if n not in declared]
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table (no trailing newline)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def digits_table(summary: dict) -> str:
+    """experiments/digits_label_code.md: each code of the test labels, in bits and per label."""
+    rows = [
+        ("uniform (log2 10)", summary["uniform_bits"]),
+        ("zlib -9 on the label bytes", summary["zlib_bits"]),
+        ("bz2 -9", summary["bz2_bits"]),
+        ("lzma -9e", summary["lzma_bits"]),
+        ("mdl estimate, sum of -log2 p(label given model)", summary["estimate_bits"]),
+        ("mdl codec, real file (decodes back exactly)", summary["codec_file_bits"]),
+        ("of which rANS payload", summary["codec_payload_bits"]),
+        (
+            "of which container (magic, version, sizes, CRCs)",
+            summary["codec_file_bits"] - summary["codec_payload_bits"],
+        ),
+    ]
+    n = summary["test_examples"]
+    return markdown_table(
+        ["code", "bits", "bits per label"], [[c, f"{b:,.0f}", f"{b / n:.3f}"] for c, b in rows]
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a page is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_pages()
+        for name in stale:
+            print(f"experiments/{name}.md differs from experiments/pages/{name}.md rendered")
+        return 1 if stale else 0
+    for name, text in render_all().items():
+        write_bytes_atomic(EXPERIMENTS / f"{name}.md", text.encode())
+        print(f"experiments/{name}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
