@@ -103,7 +103,8 @@ def fit(
       A `FitResult`: the model (with trained, relaxed parameters), the parameters, the
       compressor state, a history with, per evaluation: epoch, beta, model_bits (estimate),
       train_data_bits, test_data_bits, train_error, test_error, total_bits (all in bits),
-      seconds; and the compressor and data code it trained with.
+      seconds (the test fields None when ``data``'s test split is empty, as
+      `mdl.data.without_test` makes it); and the compressor and data code it trained with.
 
     References:
       G. E. Hinton and D. van Camp, "Keeping neural networks simple by minimizing the
@@ -114,6 +115,9 @@ def fit(
     if not isinstance(keep_best, bool) and keep_best not in fields:
         raise ValueError(f"keep_best must be a bool or one of {fields}; got {keep_best!r}")
     criterion = "total_bits" if keep_best is True else keep_best
+    has_test = len(data.y_test) > 0
+    if not has_test and criterion in ("test_data_bits", "test_error"):
+        raise ValueError(f"keep_best={keep_best!r} needs a test split; data has none")
     if epochs < 1 or eval_every < 1:
         raise ValueError(f"epochs and eval_every must be >= 1; got {epochs}, {eval_every}")
     if beta < 0 or not 0 <= warmup_fraction <= 1:
@@ -151,7 +155,9 @@ def fit(
             continue
         hard = compressor.hard(state.params, state.cstate)
         train_bits, train_error = evaluate(graphdef, hard, data.x_train, data.y_train, code)
-        test_bits, test_error = evaluate(graphdef, hard, data.x_test, data.y_test, code)
+        test_bits, test_error = None, None  # an empty test split: nothing is read there
+        if has_test:
+            test_bits, test_error = evaluate(graphdef, hard, data.x_test, data.y_test, code)
         model_bits = float(compressor.bits(state.params, state.cstate))
         ramp = min(1.0, float(state.step) / warmup_steps) if warmup_steps else 1.0
         record = {

@@ -58,6 +58,7 @@ from mdl.data.idx import DataFileError, load_fashion_mnist, load_mnist
 from mdl.data.mnist1d import load_mnist1d
 from mdl.data.synthetic import load_modular_arithmetic, load_sparse_parity, load_teacher_student
 from mdl.data.text import load_text
+from mdl.data.validation import validation_split, without_test
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
@@ -110,4 +111,6 @@ __all__ = [
     "load_sparse_parity",
     "load_teacher_student",
     "load_text",
+    "validation_split",
+    "without_test",
 ]
