@@ -18,8 +18,8 @@ Placeholders
 - ``EXPR`` is a Python expression over that JSON: top-level keys are names, ``a.b`` and
   ``a["b"]`` index dictionaries (use brackets for keys that are not identifiers,
   ``runs["mdl_beta_0.1"]``), ``a[3]`` indexes lists. Available functions: ``min``, ``max``,
-  ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all`` and ``at(LIST, key=value)``,
-  the first element of a list of dicts whose fields equal the given values
+  ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all``, ``size(x)`` (how many
+  numbers a nested list or dict of lists holds) and ``at(LIST, key=value)``, the first element of a list of dicts whose fields equal the given values
   (``at(runs.none.curve, step=1700).model_bits``). Comprehensions work.
 - ``FORMAT`` is a Python format spec (``,``, ``,.0f``, ``.3f``, ``+.2f``; none: ``format(v)``)
   or one of these transforms (``N`` = decimals):
@@ -34,8 +34,8 @@ Placeholders
   ============  ====================================  ====================
 
 - ``{{ table DIR:FUNCTION }}`` inserts ``FUNCTION(json)``, a Markdown block the function
-  returns. ``FUNCTION`` is a name in this module or ``MODULE.NAME`` in ``experiments.MODULE``
-  (``{{ table grokking:grokking.results_table }}``): an experiment that already prints its
+  returns; ``{{ table DIR:FUNCTION("anbn", 2) }}`` passes literal arguments after the JSON.
+  ``FUNCTION`` is a name in this module or ``MODULE.NAME`` in ``experiments.MODULE`` (``{{ table grokking:grokking.results_table }}``): an experiment that already prints its
   table is reused, not copied.
 
 Literals
@@ -48,9 +48,9 @@ is not copied to the page:
 
 ``bare_numbers(template, literals)`` lists every number outside placeholders that is not
 declared; the tests require none. What counts as a number: the text is cut into words at
-whitespace and at ``()[]{}<>"'`;:*|$=/!?``; a word's leading and trailing ``.,-+`` are
-dropped. A word that is a number (``1,944``, ``0.25``, ``1e-3``, ``99%``, ``10x``, ``28x28``)
-is one number; any other word holding a letter is a name and holds none (``LeNet-5``,
+whitespace and at ``()[]{}<>"'`;:*|$=!?``; a word's leading and trailing ``.,-+`` are
+dropped. A word that is a number (``1,944``, ``0.25``, ``1e-3``, ``99%``, ``10x``, ``28x28``,
+``1/4``) is one number; any other word holding a letter is a name and holds none (``LeNet-5``,
 ``log2``, ``MNIST-1D``, ``float32``, ``x86_64``, ``a^n``); a word without letters is cut into
 its digit runs (``1..100``, ``2026-12-01``, ``2^``). Skipped entirely: placeholders, fenced
 code blocks, inline code spans, Markdown link targets, HTML comments and citation years
@@ -66,6 +66,7 @@ Example template line::
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import json
 import re
@@ -139,8 +140,19 @@ def _at(items, **fields):
     raise LookupError(f"no element with {fields}")
 
 
+def _size(value) -> int:
+    """How many numbers a nested list (or dict of lists) holds."""
+    value = _unwrap(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return sum(_size(v) for v in value)
+    return 1
+
+
 FUNCTIONS = {f.__name__: f for f in (min, max, len, sum, abs, round, sorted, any, all)} | {
-    "at": _at
+    "at": _at,
+    "size": _size,
 }
 
 
@@ -184,11 +196,13 @@ def _load(source: str, results: Path, cache: dict) -> dict:
     return cache[path]
 
 
-def _table_function(name: str) -> Callable[[dict], str]:
-    module, _, function = name.rpartition(".")
-    if not module:
-        return globals()[function]
-    return getattr(importlib.import_module(f"experiments.{module}"), function)
+def _table(call: str, data: dict) -> str:
+    """``NAME`` or ``NAME(literal, ...)``: the named function of ``data`` (and the arguments)."""
+    name, _, args = call.partition("(")
+    arguments = ast.literal_eval(f"({args[:-1]},)") if args else ()
+    module, _, function = name.strip().rpartition(".")
+    where = importlib.import_module(f"experiments.{module}") if module else sys.modules[__name__]
+    return getattr(where, function)(data, *arguments)
 
 
 def render(template: str, results: Path = RESULTS) -> str:
@@ -200,7 +214,7 @@ def render(template: str, results: Path = RESULTS) -> str:
         try:
             if body.startswith("table "):
                 source, _, function = body[len("table ") :].strip().partition(":")
-                return _table_function(function.strip())(_load(source.strip(), results, cache))
+                return _table(function.strip(), _load(source.strip(), results, cache))
             source, _, rest = body.partition(":")
             expr, bar, spec = rest.rpartition("|")
             if not bar:
@@ -255,9 +269,9 @@ _SKIPPED = re.compile(
     re.S,
 )
 _CITATION_YEAR = re.compile(r"(?:\b[A-Z][A-Za-z]+|\bet al\.),?\s*\(?(?:19|20)\d\d\b")
-_WORD = re.compile(r"[^\s()\[\]{}<>\"'`;:*|$=/!?]+")
+_WORD = re.compile(r"[^\s()\[\]{}<>\"'`;:*|$=!?]+")
 _NUMBER_WORD = re.compile(
-    r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?:%|x)?|\d+x\d+(?:x\d+)*|\.\d+",
+    r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?:%|x)?|\d+x\d+(?:x\d+)*|\d+/\d+|\.\d+",
 )
 _DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -319,6 +333,99 @@ def digits_table(summary: dict) -> str:
     return markdown_table(
         ["code", "bits", "bits per label"], [[c, f"{b:,.0f}", f"{b / n:.3f}"] for c, b in rows]
     )
+
+
+def _yes_no(beyond: dict) -> str:
+    return ", ".join(f"{n}: {'yes' if ok else 'no'}" for n, ok in beyond.items())
+
+
+def formal_languages_table(summary: dict) -> str:
+    """experiments/formal_languages.md: each language's selected MDL restart and baseline."""
+    rows = []
+    for name, result in summary["languages"].items():
+        base = result["baseline"]
+        rows.append([
+            name,
+            result["max_correct_n"],
+            f"{result['two_part_bits']:,.0f}",
+            f"{result['test_cross_entropy']:,.3f}",
+            f"{result['optimal_cross_entropy']:,.3f}",
+            base["max_correct_n"],
+            f"{base['two_part_bits']:,.0f}",
+            f"{base['test_cross_entropy']:,.3f}",
+            f"{result['restarts_correct_to_max_n']}/{len(result['restarts'])}",
+            f"{base['runs_correct_to_max_n']}/{len(base['runs'])}",
+        ])  # fmt: skip
+    max_n = f"{summary['config']['max_n']:,}"
+    header = [
+        "language", "MDL max_correct_n", "MDL two-part bits", "MDL test CE", "optimal CE",
+        "baseline max_correct_n", "baseline two-part bits", "baseline test CE",
+        f"MDL restarts correct to {max_n}", f"baseline runs correct to {max_n}",
+    ]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def formal_languages_restarts(summary: dict, language: str) -> str:
+    """experiments/formal_languages.md: every MDL restart of one language (the selected one
+    and those tied with it marked)."""
+    result = summary["languages"][language]
+    rows = []
+    for i, r in enumerate(result["restarts"]):
+        two_part = f"{r['two_part_bits']:,.0f}"
+        if i in result["tied_restarts"]:
+            two_part += " (selected)" if i == result["tied_restarts"][0] else " (tied)"
+        rows.append([
+            r["seed"], r["initial_step"], f"{r['parts']['params']:,.0f}",
+            f"{r['parts']['data']:,.0f}", two_part, r["max_correct_n"],
+            _yes_no(r["correct_beyond"]), f"{r['test_cross_entropy']:,.3f}",
+        ])  # fmt: skip
+    header = [
+        "seed", "initial step", "model file bits", "data file bits", "two-part bits",
+        "max_correct_n", "beyond", "test CE",
+    ]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def formal_languages_baselines(summary: dict, language: str) -> str:
+    """experiments/formal_languages.md: every cross-entropy baseline run of one language."""
+    rows = [
+        [
+            r["seed"],
+            r["regularizer"],
+            r["stopped_epoch"],
+            f"{r['validation_bits']:.1f}",
+            f"{r['two_part_bits']:,.0f}",
+            r["max_correct_n"],
+            f"{r['test_cross_entropy']:,.3f}",
+        ]  # fmt: skip
+        for r in summary["languages"][language]["baseline"]["runs"]
+    ]
+    header = [
+        "seed", "regularizer", "stopped at epoch", "validation bits", "two-part bits",
+        "max_correct_n", "test CE",
+    ]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def weights_block(weights: dict) -> str:
+    """A network's weights (a ``*_weights.json`` or the summary's golden network) as the
+    text block of experiments/formal_languages.md: one tensor a line."""
+
+    def number(x):
+        return f"{x:g}" if isinstance(x, float) else str(x)
+
+    def text(value):
+        if isinstance(value, list):
+            return "[" + ", ".join(text(v) for v in value) + "]"
+        return number(value)
+
+    width = max(len(k) for k in weights) + 2
+    lines = [f"{k:<{width}}{text(v)}".rstrip() for k, v in weights.items()]
+    return "```text\n" + "\n".join(lines) + "\n```"
+
+
+def golden_weights_block(summary: dict) -> str:
+    return weights_block(summary["golden_anbn"]["weights"])
 
 
 def main(argv=None) -> int:

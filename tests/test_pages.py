@@ -68,6 +68,11 @@ def _not_json(folder, names):
 # (page, JSON file under experiments/results, path to one number the page reports)
 DRIFTS = [
     ("digits_label_code", "digits_label_code/summary.json", ["test_accuracy"]),
+    (
+        "formal_languages",
+        "formal_languages/summary.json",
+        ["languages", "anbn", "test_cross_entropy"],
+    ),
 ]
 
 
