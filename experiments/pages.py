@@ -19,7 +19,8 @@ Placeholders
   ``a["b"]`` index dictionaries (use brackets for keys that are not identifiers,
   ``runs["mdl_beta_0.1"]``), ``a[3]`` indexes lists. Available functions: ``min``, ``max``,
   ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all``, ``size(x)`` (how many
-  numbers a nested list or dict of lists holds) and ``at(LIST, key=value)``, the first element of a list of dicts whose fields equal the given values
+  numbers a nested list or dict of lists holds) and ``at(LIST, key=value)``, the first
+  element of a list of dicts whose fields equal the given values
   (``at(runs.none.curve, step=1700).model_bits``). Comprehensions work.
 - ``FORMAT`` is a Python format spec (``,``, ``,.0f``, ``.3f``, ``+.2f``; none: ``format(v)``)
   or one of these transforms (``N`` = decimals):
@@ -31,11 +32,13 @@ Placeholders
   ``M:N``       value / 1,000,000 (million, MB)        3308018 -> 3.3
   ``min:N``     seconds as minutes                     540.2 -> 9
   ``int``       an integer with thousands commas       1944.0 -> 1,944
+  ``sci:N``     scientific, short exponent             0.003 -> 3e-3
   ============  ====================================  ====================
 
 - ``{{ table DIR:FUNCTION }}`` inserts ``FUNCTION(json)``, a Markdown block the function
   returns; ``{{ table DIR:FUNCTION("anbn", 2) }}`` passes literal arguments after the JSON.
-  ``FUNCTION`` is a name in this module or ``MODULE.NAME`` in ``experiments.MODULE`` (``{{ table grokking:grokking.results_table }}``): an experiment that already prints its
+  ``FUNCTION`` is a name in this module or ``MODULE.NAME`` in ``experiments.MODULE``
+  (``{{ table grokking:grokking.results_table }}``): an experiment that already prints its
   table is reused, not copied.
 
 Literals
@@ -50,7 +53,8 @@ is not copied to the page:
 declared; the tests require none. What counts as a number: the text is cut into words at
 whitespace and at ``()[]{}<>"'`;:*|$=!?``; a word's leading and trailing ``.,-+`` are
 dropped. A word that is a number (``1,944``, ``0.25``, ``1e-3``, ``99%``, ``10x``, ``28x28``,
-``1/4``) is one number; any other word holding a letter is a name and holds none (``LeNet-5``,
+``1/4``) is one number, and so is one before a hyphen and a lowercase word (``40,128-bit``,
+``15-minute``); any other word holding a letter is a name and holds none (``LeNet-5``,
 ``log2``, ``MNIST-1D``, ``float32``, ``x86_64``, ``a^n``); a word without letters is cut into
 its digit runs (``1..100``, ``2026-12-01``, ``2^``). Skipped entirely: placeholders, fenced
 code blocks, inline code spans, Markdown link targets, HTML comments and citation years
@@ -174,6 +178,9 @@ TRANSFORMS: dict[str, Callable[[float, str], str]] = {
     "M": lambda v, n: _fixed(v / 1e6, n),
     "min": lambda v, n: _fixed(v / 60, n),
     "int": lambda v, n: f"{round(v):,}",
+    "sci": lambda v, n: re.sub(r"\.?0*e([-+])0*(\d)", r"e\1\2", f"{v:.{int(n or 0)}e}").replace(
+        "e+", "e"
+    ),
 }
 
 
@@ -273,6 +280,7 @@ _WORD = re.compile(r"[^\s()\[\]{}<>\"'`;:*|$=!?]+")
 _NUMBER_WORD = re.compile(
     r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?:%|x)?|\d+x\d+(?:x\d+)*|\d+/\d+|\.\d+",
 )
+_NUMBER_UNIT = re.compile(r"(\d[\d,.]*)-[a-z]+")
 _DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
@@ -290,6 +298,9 @@ def numbers(text: str) -> list[tuple[int, str]]:
             word = word.strip(".,-+")
             if not word or not any(c.isdigit() for c in word):
                 continue
+            unit = _NUMBER_UNIT.fullmatch(word)  # 40,128-bit, 4-bit: a number of units
+            if unit:
+                word = unit.group(1)
             if _NUMBER_WORD.fullmatch(word):
                 found.append((line_number, word))
             elif not re.search(r"[A-Za-z_]", word):

@@ -111,6 +111,10 @@ def test_a_changed_summary_makes_its_page_stale(tmp_path, page, file, path):
         (3308018, "M:1", "3.3"),
         (540.2, "min:0", "9"),
         (1943.6, "int", "1,944"),
+        (0.003, "sci", "3e-3"),
+        (0.0001, "sci", "1e-4"),
+        (0.00125, "sci:2", "1.25e-3"),
+        (2000.0, "sci", "2e3"),
         ("never", "", "never"),
     ],
 )
@@ -156,6 +160,7 @@ def test_tables_come_from_named_functions():
         ("Trained 500 steps on 1,258 images.", ["500", "1,258"]),
         ("LeNet-5 and LeNet-300-100 on MNIST-1D, log2 of float32, a^n b^n, Dyck-1.", []),
         ("x86_64 with 2 cores", ["2"]),
+        ("a 40,128-bit file, 32-bit words, 2-D", ["40,128", "32"]),
         (
             "lr 1e-3, 99% accuracy, 10x faster, 28x28 images, 270.1x",
             [
