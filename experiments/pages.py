@@ -18,10 +18,11 @@ Placeholders
 - ``EXPR`` is a Python expression over that JSON: top-level keys are names, ``a.b`` and
   ``a["b"]`` index dictionaries (use brackets for keys that are not identifiers,
   ``runs["mdl_beta_0.1"]``), ``a[3]`` indexes lists. Available functions: ``min``, ``max``,
-  ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all``, ``size(x)`` (how many
-  numbers a nested list or dict of lists holds) and ``at(LIST, key=value)``, the first
+  ``len``, ``sum``, ``abs``, ``round``, ``sorted``, ``any``, ``all``, ``log2``, ``size(x)``
+  (how many numbers a nested list or dict of lists holds) and ``at(LIST, key=value)``, the first
   element of a list of dicts whose fields equal the given values
-  (``at(runs.none.curve, step=1700).model_bits``). Comprehensions work.
+  (``at(runs.none.curve, step=1700).model_bits``); ``json("DIR/FILE.json")`` reads another
+  committed JSON, for a figure that combines two. Comprehensions work.
 - ``FORMAT`` is a Python format spec (``,``, ``,.0f``, ``.3f``, ``+.2f``; none: ``format(v)``)
   or one of these transforms (``N`` = decimals):
 
@@ -73,6 +74,7 @@ import argparse
 import ast
 import importlib
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -157,12 +159,16 @@ def _size(value) -> int:
 FUNCTIONS = {f.__name__: f for f in (min, max, len, sum, abs, round, sorted, any, all)} | {
     "at": _at,
     "size": _size,
+    "log2": math.log2,
 }
 
 
-def evaluate(expr: str, data: dict):
-    """The value of a template expression over one JSON document."""
+def evaluate(expr: str, data: dict, read: Callable[[str], dict] | None = None):
+    """The value of a template expression over one JSON document (``read(SOURCE)``, given to
+    the expression as ``json("DIR/FILE.json")``, reads another)."""
     names = {k: _wrap(v) for k, v in data.items()} | FUNCTIONS
+    if read is not None:
+        names["json"] = lambda source: _wrap(read(source))
     value = eval(expr, {"__builtins__": {}}, names)  # noqa: S307 - committed templates only
     return _unwrap(value)
 
@@ -226,7 +232,11 @@ def render(template: str, results: Path = RESULTS) -> str:
             expr, bar, spec = rest.rpartition("|")
             if not bar:
                 expr, spec = rest, ""
-            value = evaluate(expr.strip(), _load(source.strip(), results, cache))
+            value = evaluate(
+                expr.strip(),
+                _load(source.strip(), results, cache),
+                lambda other: _load(other, results, cache),
+            )
             return format_value(value, spec.strip())
         except Exception as exc:
             raise ValueError(f"placeholder {{{{ {body} }}}}: {exc!r}") from exc
@@ -437,6 +447,36 @@ def weights_block(weights: dict) -> str:
 
 def golden_weights_block(summary: dict) -> str:
     return weights_block(summary["golden_anbn"]["weights"])
+
+
+def text_compression_table(summary: dict) -> str:
+    """experiments/text_compression.md: bits per character and speed of every method."""
+    names = {
+        "gzip": "gzip -9",
+        "zstd": "zstd -19",
+        "xz": "xz -9e",
+        "bzip2": "bzip2 -9",
+        "online": "**mdl online** (GRU {hidden}, learns while coding, no weights sent)",
+        "two_part": "**mdl two-part** (GRU {hidden} trained {epochs} epochs, quantized model sent)",
+    }
+    rows = []
+    for name, label in names.items():
+        method = summary["methods"][name]
+        bpc = f"{method['bpc']:.4f}"
+        decode = method.get("decode_chars_per_s")
+        if "settings" in method:
+            label, bpc = label.format(**method["settings"]), f"**{bpc}**"
+        rows.append(
+            [
+                label,
+                bpc,
+                f"{method['encode_chars_per_s']:,.0f}",
+                "-" if decode is None else f"{decode:,.0f}",
+            ]
+        )
+    return markdown_table(
+        ["method", "bits per character", "encode (chars/s)", "decode (chars/s)"], rows
+    )
 
 
 def main(argv=None) -> int:

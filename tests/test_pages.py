@@ -134,9 +134,10 @@ def test_placeholders_read_paths_expressions_and_other_files(tmp_path):
     template = (
         "<!-- literals: 9 (a reason) -->\n"
         "{{ run:bits|,.0f }} {{run:n[1]}} {{ run:at(runs['a b'].curve, step=10).e|pct:0 }} "
-        "{{ run:max(p.e for p in runs['a b'].curve)|.2f }} {{ run/earlier.json:x }} 9\n"
+        "{{ run:max(p.e for p in runs['a b'].curve)|.2f }} {{ run/earlier.json:x }} 9 "
+        "{{ run:n[0] * json('run/earlier.json').x }}\n"
     )
-    assert pages.render(template, tmp_path) == "1,234 4 25% 0.50 7 9\n"
+    assert pages.render(template, tmp_path) == "1,234 4 25% 0.50 7 9 21\n"
     with pytest.raises(ValueError, match="no_such_key"):
         pages.render("{{ run:no_such_key }}", tmp_path)
 
