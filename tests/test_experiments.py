@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -48,6 +49,43 @@ def test_mnist_bound_smoke_is_non_vacuous_and_vacuous_on_random_labels(tmp_path,
     assert shuffled["test_error"] >= 0.85
 
 
+def test_mnist_bound_charges_a_code_fixed_in_advance_for_every_configuration(tmp_path, mnist_dir):
+    """The code length is the four parts of the docstring: the index among every configuration
+    trained on the bound's data (the smoke run that tests make and this run's grid among them),
+    the structure code, the log* length and the file on disk; the bound is the kl-form Occam
+    bound of that length, recomputed here with scipy's root finder."""
+    from scipy.optimize import brentq
+
+    from experiments.mnist_bound import CONFIGURATIONS, EARLIER, GRID, SMOKE, configuration_name
+
+    summary = main_bound(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path)])
+    assert len(EARLIER) == 29  # the configurations experiments/mnist_bound.md listed
+    listed = set(CONFIGURATIONS)
+    assert len(listed) == len(CONFIGURATIONS)
+    assert {configuration_name(c) for c in (*GRID, SMOKE)} <= listed
+    assert [c["configuration"] for c in summary["candidates"]] == [configuration_name(SMOKE)]
+    parts = summary["code_parts"]
+    assert parts["configuration_index"] == pytest.approx(math.log2(len(listed)))
+    assert parts["file"] == 8 * (tmp_path / "model.mdl").stat().st_size
+    assert 20 < parts["structure"] < 100 and 8 < parts["file_length"] < 40
+    assert summary["code_bits"] == pytest.approx(sum(parts.values()), rel=1e-12)
+    # kl(train || bound) = (L ln 2 + ln(1 / delta)) / m, Bernoulli kl in nats (Langford 2005)
+    m, q = summary["m"], summary["train_error"]
+    budget = (summary["code_bits"] * math.log(2) + math.log(1 / 0.05)) / m
+
+    def kl(p):
+        return q * math.log(q / p) + (1 - q) * math.log((1 - q) / (1 - p))
+
+    bound = brentq(lambda p: kl(p) - budget, q, 1 - 1e-12)
+    assert summary["error_bound"] == pytest.approx(bound, abs=1e-5)
+
+
+def main_bound(argv):
+    from experiments.mnist_bound import main
+
+    return main(argv)
+
+
 def test_lenet_compression_smoke_files_give_the_reported_numbers(tmp_path, mnist_dir):
     """Each reported figure is measured again from the model file alone: its size on disk, a
     float32 file of the decoded weights, their zeros, and their errors on the test images."""
@@ -80,6 +118,47 @@ def test_lenet_compression_smoke_files_give_the_reported_numbers(tmp_path, mnist
         # Test error of the decoded model, by its own forward pass (not the experiment's evaluate)
         predictions = np.asarray(model(jnp.asarray(x, jnp.float32))).argmax(-1)
         assert row["test_error"] == pytest.approx(np.mean(predictions != y), abs=1e-9)
+        # the reported file is the chosen grid point's, chosen by the declared rule
+        chosen = [c for c in row["candidates"] if c["beta"] == row["beta"]]
+        assert len(chosen) == 1 and chosen[0]["file_bytes"] == size
+        reaching = [c for c in row["candidates"] if c["validation_error"] <= row["error_target"]]
+        pool = reaching or row["candidates"]
+        key = "file_bytes" if reaching else "validation_error"
+        assert chosen[0][key] == min(c[key] for c in pool)
+        assert (row["train_examples"], row["validation_examples"]) == (1800, 200)
+
+
+def test_lenet_compression_choice_never_reads_the_test_set(tmp_path, mnist_dir, monkeypatch):
+    """The validation protocol in action: with the test labels scrambled, every grid point and
+    the choice are the same to the bit; only the one test read after the choice changes."""
+    import mdl.data
+    from experiments import lenet_compression
+
+    runs = {}
+    for scramble in (False, True):
+        real_load = mdl.data.load
+
+        def load(name, scramble=scramble, real_load=real_load, **options):
+            data = real_load(name, **options)
+            if scramble:
+                labels = np.random.default_rng(1).permutation(data.y_test)
+                data = replace(data, y_test=(labels + 1) % 10)
+            return data
+
+        monkeypatch.setattr(lenet_compression, "load", load)
+        out = tmp_path / str(scramble)
+        argv = ["--smoke", "--models", "lenet_300_100", "--data-root", str(mnist_dir)]
+        runs[scramble] = lenet_compression.main([*argv, "--out", str(out)])["lenet_300_100"]
+    plain, scrambled = runs[False], runs[True]
+    for field in ("file_bytes", "beta", "validation_error", "train_error"):
+        assert plain[field] == scrambled[field], field
+    drop = ("seconds", "history")
+    strip = [
+        [{k: v for k, v in c.items() if k not in drop} for c in r["candidates"]]
+        for r in runs.values()
+    ]
+    assert strip[0] == strip[1]
+    assert plain["test_error"] != scrambled["test_error"]
 
 
 def test_codelength_table_smoke_parts_are_real_and_the_codes_ordered(tmp_path, mnist_dir):
@@ -119,7 +198,13 @@ def test_codelength_table_smoke_parts_are_real_and_the_codes_ordered(tmp_path, m
 
     float32, compressed = reports["float32_two_part"], reports["two_part"]
     float32_count = 784 * 100 + 100 + 100 * 10 + 10  # MLP 784-100-10
-    compressed_count = 196 * 24 + 24 + 24 * 10 + 10  # MLP 196-24-10 on 2x2-pooled images
+    # the width chosen by two-part length among the declared ones, the shortest of them
+    choice = summary["two_part_choice"]
+    hidden = choice["hidden"]
+    assert set(choice["by_hidden"]) == {"16", "24", "32"}
+    assert choice["by_hidden"][str(hidden)] == min(choice["by_hidden"].values())
+    assert summary["two_part_bits"] == pytest.approx(choice["by_hidden"][str(hidden)], rel=1e-12)
+    compressed_count = 196 * hidden + hidden + hidden * 10 + 10  # MLP 196-H-10, pooled 2x2
     assert float32.details["num_params"] == float32_count
     assert compressed.details["num_params"] == compressed_count
     assert 32 * float32_count <= float32.parts["params"] <= 32 * float32_count + 8 * 64
