@@ -118,3 +118,22 @@ def test_text_compression_figures_are_the_committed_run():
     assert min(summary["bpc"]["online"], summary["bpc"]["two_part"]) <= 1.70
     assert summary["bpc"]["online"] <= 1.86
     assert summary["chars"] == 4_298_239 and not summary["smoke"]
+
+
+SUMMARIES = sorted((ROOT / "experiments" / "results").glob("*/summary.json"))
+
+
+@pytest.mark.parametrize("path", SUMMARIES, ids=lambda p: p.parent.name)
+def test_every_committed_summary_says_how_it_was_made(path):
+    """Each summary carries the command, the git commit, the versions, the machine and the
+    wall time of the run that wrote it (under ``provenance``, or at the top level where the
+    experiment wrote them there)."""
+    summary = json.loads(path.read_text())
+    provenance = summary.get("provenance", summary)
+    command = provenance["command"].lstrip("'")  # older runs quoted the program's name
+    assert command.startswith(("python -m experiments.", "mdl sweep", "python benchmarks/"))
+    commit = provenance["git_commit"]
+    assert len(commit) == 40 and int(commit, 16) >= 0
+    assert {"jax", "numpy", "python", "mdl"} <= set(provenance["versions"])
+    assert provenance["machine"]["cpu_count"] >= 1
+    assert provenance["wall_seconds"] > 0
