@@ -240,11 +240,15 @@ def write_figures(out: str | Path, results: str | Path = RESULTS,
     os.environ.setdefault("SOURCE_DATE_EPOCH", "0")  # PDFs without a creation date
     out, results = Path(out), Path(results)
     out.mkdir(parents=True, exist_ok=True)
-    written = [draw(results, out / f"{name}.pdf") for name, draw in FIGURES.items()]
-    if gallery is not None:
-        Path(gallery).mkdir(parents=True, exist_ok=True)
-        written += [FIGURES[name](results, Path(gallery) / f"paper_{name}.png")
-                    for name in GALLERY_FIGURES]
+    import matplotlib
+
+    # TrueType fonts embedded in the PDFs (Type 3 fonts are refused by some venues).
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        written = [draw(results, out / f"{name}.pdf") for name, draw in FIGURES.items()]
+        if gallery is not None:
+            Path(gallery).mkdir(parents=True, exist_ok=True)
+            written += [FIGURES[name](results, Path(gallery) / f"paper_{name}.png")
+                        for name in GALLERY_FIGURES]
     return written
 
 

@@ -170,6 +170,8 @@ def codelength_table(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("cltPublishedVariational", s, src, "published.variational", kilo)
     numbers.value("cltPublishedPrequential", s, src, "published.prequential", kilo)
     numbers.compare("cltTwoPartVsVariational", s, src, "two_part_bits", "published.variational")
+    numbers.compare("cltPrequentialVsTwoPart", s, src, "prequential_bits", "two_part_bits",
+                    ("shorter", "longer"))
     numbers.compare("cltVariationalVsPublished", s, src, "variational_bits",
                     "published.variational")
     numbers.compare("cltPrequentialVsPublished", s, src, "prequential_bits",
@@ -418,6 +420,7 @@ def grokking(results: Path, numbers: Numbers) -> dict[str, str]:
     s, src = load(results, "grokking"), source("grokking")
     t, tsrc = load(results, "grokking_subtraction"), source("grokking_subtraction")
     numbers.value("grokTrain", s, src, "n_train")
+    numbers.value("grokThreshold", s, src, "grok_accuracy", percent(0))
     numbers.value("grokTest", s, src, "n_test")
     numbers.value("grokParams", s, src, "num_params")
     numbers.value("grokSteps", s, src, "settings.steps")
