@@ -56,6 +56,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -400,6 +401,61 @@ def main(argv=None) -> dict:
         tau, psi = kendall_tau[measure], granulated[measure]["psi"]
         print(f"{measure:<30} {_fmt(tau):>7} {_fmt(psi):>7} {_fmt(clean_tau[measure]):>16}")
     return summary
+
+
+AXIS_TITLES = {"width": "width", "depth": "depth", "learning_rate": "lr",
+               "batch_size": "batch", "label_noise": "noise", "train_size": "n"}  # fmt: skip
+
+
+def _signed(value: float, decimals: int) -> str:
+    return "0" if value == 0 else f"{value:+.{decimals}f}"
+
+
+def results_table(summary: dict) -> str:
+    """The Markdown table of ``experiments/generalization_measures.md``: each measure's tau,
+    its granulated tau per axis and psi, and its tau against the clean gap. Bold: the best
+    tau overall and among the measures that are not per-example counts or the bound, the best
+    psi (every measure tied at it) and the best clean-gap tau."""
+    taus, psis = summary["kendall_tau"], summary["granulated_kendall_tau"]
+    clean = summary["kendall_tau_clean_gap"]
+    raw = [m for m in MEASURES if not m.endswith("_per_example") and m != "occam_bound"]
+    best_tau = {max(MEASURES, key=taus.get), max(raw, key=taus.get)}
+    best_psi = max(psis[m]["psi"] for m in MEASURES)
+    best_clean = max(MEASURES, key=clean.get)
+
+    def bold(text: str, yes: bool) -> str:
+        return f"**{text}**" if yes else text
+
+    rows = []
+    for m in MEASURES:
+        psi = psis[m]
+        rows.append([
+            m, bold(f"{taus[m]:+.3f}", m in best_tau),
+            *(_signed(psi[axis], 2) for axis in AXES),
+            bold(f"{psi['psi']:+.2f}", round(psi["psi"], 2) == round(best_psi, 2)),
+            bold(f"{clean[m]:+.3f}", m == best_clean),
+        ])  # fmt: skip
+    header = ["measure", "tau", *(AXIS_TITLES[a] for a in AXES), "**psi**", "tau, clean gap"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def grid_list(summary: dict) -> str:
+    """The grid's axes and their values, as the Markdown list of the .md."""
+    s = summary["settings"]
+
+    def values(key: str, show=str) -> str:
+        return "{" + ", ".join(show(v) for v in s[key]) + "}"
+
+    sci = lambda v: re.sub(r"e-0*", "e-", f"{v:.0e}")  # noqa: E731 - 1e-3, 3e-3
+    return "\n".join([
+        f"- width {values('widths')};",
+        f"- depth {values('depths')} hidden layers;",
+        f"- learning rate {values('learning_rates', sci)};",
+        f"- batch size {values('batch_sizes')};",
+        f"- label noise {values('label_noise', lambda v: f'{v:g}')};",
+        f"- training-set size {values('train_sizes')} (the first n MNIST training images).",
+    ])  # fmt: skip
 
 
 def _fmt(value) -> str:
