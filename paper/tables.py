@@ -111,6 +111,19 @@ class Numbers:
         return header + "\n".join(self.macros.values()) + "\n"
 
 
+def selection(numbers: Numbers, name: str, summary: dict, src: str, key: str = "selection"):
+    """A macro for the summary's own statement of how its result was chosen (reruns under the
+    validation protocol write one); older summaries say nothing, and the macro says so."""
+    text = lookup(summary, key)
+    if isinstance(text, str):
+        text = text.replace("\\", "").replace("$", "")
+        for plain, tex in [("_", r"\_"), ("%", r"\%"), ("#", r"\#"), ("&", r"\&"),
+                           ("<=", "$\\le$"), (">=", "$\\ge$"), ("<", "$<$"), (">", "$>$")]:
+            text = text.replace(plain, tex)
+    numbers.add(name, text if isinstance(text, str) else "not recorded in this summary",
+                f"{src}: {key}")
+
+
 def cell(summary: dict, key: str, fmt=integer, missing: list | None = None) -> str:
     x = lookup(summary, key)
     if x is None:
@@ -162,6 +175,7 @@ def codelength_table(results: Path, numbers: Numbers) -> dict[str, str]:
     table = tabular("lrrr", ["code", "bits", "test accuracy", "published"], body,
                     f"{src} (keys: {keys})")
     numbers.value("cltN", s, src, "n")
+    selection(numbers, "cltSelection", s, src)
     for macro, key in [("cltUniform", "uniform_bits"), ("cltTwoPart", "two_part_bits"),
                        ("cltFloatTwoPart", "float32_two_part_bits"),
                        ("cltVariational", "variational_bits"),
@@ -186,23 +200,29 @@ def lenet_compression(results: Path, numbers: Numbers) -> dict[str, str]:
     name = "lenet_compression"
     s, src = load(results, name), source(name)
     body, mids = [], []
-    for model, label, macro in [("lenet_300_100", "LeNet-300-100", "lenetThreeHundred"),
-                                ("lenet5", "LeNet-5", "lenetFive")]:
+    models = [("lenet_300_100", "LeNet-300-100", "lenetThreeHundred"),
+              ("lenet5", "LeNet-5", "lenetFive")]
+    validation = any("validation_error" in s.get(model, {}) for model, _, _ in models)
+    for model, label, macro in models:
         mids.append(len(body))
         for method, (ratio, error, _) in PUBLISHED[model].items():
-            body.append([label, method, f"{ratio}$\\times$", percent()(error), "--", "--"])
+            body.append([label, method, f"{ratio}$\\times$", percent()(error)]
+                        + ["--"] * (2 + validation))
         row = s.get(model, {})
         body.append([label, r"\textbf{mdl (file)}", cell(row, "ratio", decimal(1)) + r"$\times$",
-                     cell(row, "test_error", percent()), cell(row, "sparsity", percent(1)),
-                     cell(row, "file_bytes")])
+                     cell(row, "test_error", percent())]
+                    + ([cell(row, "validation_error", percent())] if validation else [])
+                    + [cell(row, "sparsity", percent(1)), cell(row, "file_bytes")])
+        selection(numbers, f"{macro}Selection", s, src, f"{model}.selection")
         numbers.value(f"{macro}Ratio", s, src, f"{model}.ratio", decimal(1))
         numbers.value(f"{macro}TestError", s, src, f"{model}.test_error", percent())
         numbers.value(f"{macro}Bytes", s, src, f"{model}.file_bytes")
         numbers.value(f"{macro}Parameters", s, src, f"{model}.parameters")
+    head = ["model", "method", "ratio", "test error"] + (["val. error"] if validation else [])
     table = tabular(
-        "llrrrr", ["model", "method", "ratio", "test error", "sparsity", "file (bytes)"], body,
-        f"{src} (keys: MODEL.ratio, .test_error, .sparsity, .file_bytes; published rows: "
-        "PUBLISHED in paper/tables.py)", mids=mids[1:])
+        "llrr" + "r" * (2 + validation), [*head, "sparsity", "file (bytes)"], body,
+        f"{src} (keys: MODEL.ratio, .test_error, .validation_error, .sparsity, .file_bytes; "
+        "published rows: PUBLISHED in paper/tables.py)", mids=mids[1:])
     return {"lenet_compression.tex": table}
 
 
@@ -214,8 +234,11 @@ def mnist_bound(results: Path, numbers: Numbers) -> dict[str, str]:
             ("train error", "train_error", percent()),
             ("test error", "test_error", percent()),
             (r"\textbf{error bound (kl form)}", "error_bound", percent(1)),
-            ("error bound (Hoeffding form)", "error_bound_hoeffding", percent(1))]
+            ("error bound (Hoeffding form)", "error_bound_hoeffding", percent(1)),
+            ("configurations charged", "configurations_charged", integer)]
+    rows = [row for row in rows if row[1] != "configurations_charged" or row[1] in s]
     body = [[label, cell(s, key, fmt)] for label, key, fmt in rows]
+    selection(numbers, "boundSelection", s, src)
     table = tabular("lr", ["quantity", "value"], body,
                     f"{src} (keys: {', '.join(k for _, k, _ in rows)})")
     numbers.value("boundM", s, src, "m")

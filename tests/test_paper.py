@@ -48,6 +48,7 @@ paragraph label ref eqref cite citep citet emph code bits summary records center
 footnotesize caption includegraphics hfill linewidth log sum mid mathcal beta theta delta
 big bigl bigr hat le ln frac mathbb mathrm mathbb FloatBarrier bibliographystyle bibliography
 topfraction bottomfraction textfraction floatpagefraction bibfont bibsep quad times psi tau
+footnote
 """.split())
 
 
@@ -63,6 +64,25 @@ def body(tex: str) -> str:
     return tex.split(r"\begin{document}", 1)[1].split(r"\end{document}", 1)[0]
 
 
+def assert_columns(table: str, name: str) -> None:
+    """Every row of a generated tabular has as many cells as its column spec."""
+    columns = len(re.search(r"\\begin\{tabular\}\{([a-z]+)\}", table).group(1))
+    for line in table.splitlines():
+        if line.endswith(r"\\") and r"\multicolumn" not in line:
+            assert len(re.findall(r"(?<!\\)&", line)) + 1 == columns, (name, line)
+
+
+def copy_results(tmp_path: Path) -> Path:
+    """The committed results tree's summaries and records, copied under ``tmp_path``."""
+    results = tmp_path / "results"
+    for path in RESULTS.glob("*/*"):
+        if path.name in {"summary.json", "records.jsonl", "manifest.json"}:
+            target = results / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    return results
+
+
 def test_tables_and_numbers_are_written(generated):
     out, written = generated
     names = {path.name for path in written}
@@ -76,6 +96,7 @@ def test_tables_and_numbers_are_written(generated):
         assert "experiments/results/" in text, f"{path.name} does not name its source"
         if path.name != "numbers.tex":
             assert r"\toprule" in text and text.count(r"\\") >= 3, path.name
+            assert_columns(text, path.name)
     numbers = (out / "numbers.tex").read_text()
     # Every macro carries the summary and key it came from, on the line above.
     lines = numbers.splitlines()
@@ -122,12 +143,7 @@ def test_main_has_no_hand_typed_numbers():
 
 def test_a_changed_summary_changes_the_paper(tmp_path, generated):
     out, _ = generated
-    results = tmp_path / "results"
-    for path in RESULTS.glob("*/*"):
-        if path.name in {"summary.json", "records.jsonl", "manifest.json"}:
-            target = results / path.parent.name / path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
+    results = copy_results(tmp_path)
     # The same results give the same files, byte for byte.
     again = tables.write_tables(tmp_path / "same", results)
     for path in again:
@@ -152,6 +168,28 @@ def test_a_changed_summary_changes_the_paper(tmp_path, generated):
     ).read_text()
     assert "lzma" in (changed / "digits_label_code.tex").read_text()
     assert (changed / "grokking.tex").read_text() == (out / "grokking.tex").read_text()
+
+
+def test_a_rerun_with_new_keys_is_read(tmp_path, generated):
+    """The validation-protocol reruns add a selection statement and a validation error: the
+    table grows a column, the selection macro says what the summary says."""
+    out, _ = generated
+    results = copy_results(tmp_path)
+    summary_path = results / "lenet_compression" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    for model in ("lenet_300_100", "lenet5"):
+        summary[model]["validation_error"] = 0.0123
+        summary[model]["selection"] = "smallest file with validation error <= 1.0%"
+    summary_path.write_text(json.dumps(summary))
+    tables.write_tables(tmp_path / "new", results)
+    table = (tmp_path / "new" / "lenet_compression.tex").read_text()
+    assert "val. error" in table and "1.23\\%" in table
+    assert_columns(table, "lenet_compression.tex")
+    numbers = (tmp_path / "new" / "numbers.tex").read_text()
+    assert r"\newcommand{\lenetFiveSelection}{smallest file with validation error $\le$ 1.0\%}" in (
+        numbers
+    )
+    assert "not recorded" in (out / "numbers.tex").read_text()
 
 
 def test_figures_are_drawn(tmp_path):
