@@ -33,6 +33,7 @@ API_PAGES: dict[str, tuple[str, ...]] = {
     "api/estimators.md": ("mdl.estimators",),
     "api/train.md": ("mdl.train", "mdl.inference"),
     "api/sweep.md": ("mdl.sweep",),
+    "api/search.md": ("mdl.search",),
     "api/textcode.md": ("mdl.textcode",),
     "api/bounds.md": ("mdl.bounds",),
     "api/data.md": ("mdl.data",),

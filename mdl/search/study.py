@@ -1,0 +1,256 @@
+r"""Find the configuration with the shortest code, the search paid for in bits.
+
+`search` minimizes, over a `SearchSpace`,
+
+$$ L(\text{total}) = L_{\text{space}}(c) + L(\text{data} \mid c), $$
+
+where $L(\text{data} \mid c)$ is what ``objective(c)`` returns (a two-part or prequential code
+length of the data made with configuration $c$) and $L_{\text{space}}(c)$ is the
+configuration's codeword in the space's prefix code (`SearchSpace.bits`): the chosen total is
+a code length, whatever the search tried. Proposals come from Optuna (TPE by default, or its
+grid, random or QMC samplers), which we wrap, not re-implement.
+
+Trials live in Optuna's storage: a journal file ``OUT/search.journal`` by default (appends
+under a file lock, so several worker processes may share it), or any database URL Optuna
+takes (``sqlite:///search.db``, ``postgresql://...``) for workers on many machines. A search
+resumes: configurations already evaluated in the store are not evaluated again, a trial left
+running by a worker that died on this host (SIGKILL) is marked failed and its configuration
+queued again, and the budget counts the store's evaluations, not this process's. Two trials
+that propose one configuration share one evaluation (the second waits for, or reuses, the
+first).
+
+References:
+  T. Akiba, S. Sano, T. Yanase, T. Ohta, M. Koyama, "Optuna: A next-generation hyperparameter
+  optimization framework", KDD 2019; J. Bergstra, R. Bardenet, Y. Bengio, B. Kegl,
+  "Algorithms for hyper-parameter optimization" (TPE), NeurIPS 2011.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from mdl.search.space import SearchSpace
+
+JOURNAL = "search.journal"
+SAMPLERS = ("tpe", "random", "grid", "qmc")
+
+
+class SearchResult(NamedTuple):
+    """The winner and every evaluated configuration.
+
+    Attributes:
+      config: the winning configuration.
+      objective_bits: its ``objective`` bits (the data's code given the configuration).
+      search_bits: its codeword in the space (the charge for choosing it).
+      total_bits: ``objective_bits + search_bits``, the reported code length.
+      info: what the objective returned beside ``bits`` for the winner.
+      trials: one dict per evaluated configuration (number, config, the three bit counts,
+        info), in trial order.
+    """
+
+    config: dict
+    objective_bits: float
+    search_bits: float
+    total_bits: float
+    info: dict
+    trials: list[dict]
+
+
+def _storage(out: Path | None, storage: str | None):
+    import optuna
+
+    if storage is not None:
+        if out is not None:
+            raise ValueError("give out= (a journal file there) or storage= (a URL), not both")
+        return storage
+    if out is None:
+        return optuna.storages.InMemoryStorage()
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(Path(out) / JOURNAL)))
+
+
+def _sampler(name: str, space: SearchSpace, seed: int):
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    grid = {}
+    for dim in space.dimensions:
+        if hasattr(dim, "precision"):
+            grid[f"{dim.name}#index"] = list(range(2**dim.precision))
+        else:
+            grid[dim.name] = list(dim.values())
+    return optuna.samplers.GridSampler(grid, seed=seed)
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _requeue_dead_workers_trials(study) -> None:
+    """Trials left RUNNING by a process of this host that no longer exists (killed) are marked
+    failed, and their configurations queued again."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") != host or _alive(int(attrs.get("pid", -1))):
+            continue
+        # FrozenTrial has no public id; the storage API takes the private one
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        if trial.params:
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+
+
+def _evaluated(study) -> list:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in trials if "same_as" not in t.user_attrs]
+
+
+def search(
+    objective: Callable[[dict], float | Mapping[str, Any]],
+    space: SearchSpace,
+    *,
+    trials: int,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    study_name: str = "mdl-search",
+    sampler: str = "tpe",
+    seed: int = 0,
+    max_proposals: int | None = None,
+) -> SearchResult:
+    r"""Evaluate up to ``trials`` configurations of ``space`` and return the one with the
+    shortest total code $L_{\text{space}}(c) + \text{objective}(c)$.
+
+    Args:
+      objective: ``config -> bits`` (finite, >= 0), or a mapping with ``"bits"`` and other
+        JSON-able fields kept as the trial's info. Train here on training data only: the
+        returned bits are a code length on the training set, never a test figure.
+      space: the `SearchSpace`; its code is the charge.
+      trials: how many distinct configurations to evaluate in all (the store's count:
+        several workers, or a resumed run, share it); fewer when the space has fewer.
+      out: a results folder for the default journal store (``out/search.journal``).
+      storage: an Optuna storage URL instead (``sqlite:///...``, ``postgresql://...``).
+        Neither: an in-memory store (no resume).
+      study_name: the study in the store.
+      sampler: ``"tpe"``, ``"random"``, ``"grid"`` or ``"qmc"``.
+      seed: the sampler's seed (give each concurrent worker its own).
+      max_proposals: stop after this many proposals in this process even if some were
+        repeats (default ``20 * trials``).
+
+    Returns:
+      A `SearchResult`.
+
+    Raises:
+      ValueError: for a bad budget or sampler, before anything runs; for an objective that
+        returns no finite, non-negative ``bits``.
+    """
+    import optuna
+
+    if not isinstance(space, SearchSpace):
+        raise ValueError(f"space must be a SearchSpace; got {type(space).__name__}")
+    if not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive integer; got {trials!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+    size = math.prod(len(list(dim.values())) for dim in space.dimensions)
+    budget = min(trials, size)
+    max_proposals = 20 * trials if max_proposals is None else max_proposals
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=_storage(out, storage),
+        sampler=_sampler(sampler, space, seed),
+        study_name=study_name,
+        direction="minimize",
+        load_if_exists=True,
+    )
+    _requeue_dead_workers_trials(study)
+
+    def run(trial) -> float:
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        config = space.suggest(trial)
+        key = _key(trial.params)
+        while True:  # a configuration another trial holds: reuse it, or wait for it
+            from optuna.trial import TrialState
+
+            same = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number != trial.number
+                and "same_as" not in t.user_attrs
+                and t.state in (TrialState.COMPLETE, TrialState.RUNNING)
+                and _key(t.params) == key
+            ]
+            done = [t for t in same if t.state == TrialState.COMPLETE]
+            if done:
+                trial.set_user_attr("same_as", done[0].number)
+                return float(done[0].value)
+            if not [t for t in same if t.number < trial.number]:
+                break
+            time.sleep(0.1)
+        result = objective(dict(config))
+        info = dict(result) if isinstance(result, Mapping) else {"bits": result}
+        bits = info.pop("bits", None)
+        if not isinstance(bits, int | float) or not math.isfinite(bits) or bits < 0:
+            raise ValueError(f"objective must return finite bits >= 0; got {bits!r} for {config}")
+        charge = space.bits(config)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("objective_bits", float(bits))
+        trial.set_user_attr("search_bits", charge)
+        trial.set_user_attr("info", info)
+        return float(bits) + charge
+
+    proposals = 0
+    while len(_evaluated(study)) < budget and proposals < max_proposals:
+        study.optimize(run, n_trials=1, catch=())
+        proposals += 1
+    evaluated = sorted(_evaluated(study), key=lambda t: t.number)
+    if not evaluated:
+        raise RuntimeError(f"no configuration of {space!r} was evaluated")
+    rows = [
+        {
+            "number": t.number,
+            "config": t.user_attrs["config"],
+            "objective_bits": t.user_attrs["objective_bits"],
+            "search_bits": t.user_attrs["search_bits"],
+            "total_bits": float(t.value),
+            "info": t.user_attrs["info"],
+        }
+        for t in evaluated
+    ]
+    best = min(rows, key=lambda r: (r["total_bits"], r["number"]))
+    return SearchResult(
+        best["config"],
+        best["objective_bits"],
+        best["search_bits"],
+        best["total_bits"],
+        best["info"],
+        rows,
+    )

@@ -1,0 +1,164 @@
+"""search(): the shortest total wins, the charge is the space's code, a killed search resumes
+to the same winner, and two worker processes on one journal evaluate each configuration once."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mdl.search import Choice, Count, IntRange, Real, SearchSpace, search
+
+SPACE = SearchSpace(
+    [IntRange("width", 1, 6), Choice("act", ("relu", "tanh")), Real("lr", 0.0, 1.0, precision=2)]
+)
+
+
+def toy_bits(config) -> float:
+    """A known landscape: best at width 4, tanh, lr 2/3 (the third of four points)."""
+    act = 0.0 if config["act"] == "tanh" else 5.0
+    return 100.0 + 3.0 * (config["width"] - 4) ** 2 + act + 30.0 * abs(config["lr"] - 2 / 3)
+
+
+def test_the_shortest_total_wins_and_pays_its_codeword():
+    result = search(toy_bits, SPACE, trials=48, sampler="grid")
+    assert result.config == {"width": 4, "act": "tanh", "lr": pytest.approx(2 / 3)}
+    charge = math.log2(6) + 1.0 + 2.0  # uniform over 6 widths, 2 activations, 4 points
+    assert result.search_bits == pytest.approx(charge)
+    assert result.objective_bits == pytest.approx(100.0)
+    assert result.total_bits == pytest.approx(100.0 + charge)
+    assert len(result.trials) == 48  # the whole grid, each configuration once
+    assert len({json.dumps(t["config"], sort_keys=True) for t in result.trials}) == 48
+
+
+def test_tpe_finds_the_known_best_of_a_small_space():
+    result = search(toy_bits, SPACE, trials=40, seed=1)
+    assert result.config["width"] == 4 and result.config["act"] == "tanh"
+    assert result.total_bits == min(t["total_bits"] for t in result.trials)
+
+
+def test_the_charge_decides_between_equal_fits():
+    """Two counts fit equally well; the universal code makes the smaller one shorter."""
+    space = SearchSpace([Count("layers", low=1, propose_up_to=8)])
+    result = search(
+        lambda c: 50.0 if c["layers"] in (2, 7) else 60.0, space, trials=8, sampler="grid"
+    )
+    assert result.config == {"layers": 2}
+    assert result.search_bits < space.bits({"layers": 7})
+
+
+def test_objective_info_is_kept_and_bad_bits_are_refused():
+    space = SearchSpace([Choice("a", (1, 2))])
+    result = search(
+        lambda c: {"bits": 10.0 * c["a"], "test_error": None, "n": c["a"]},
+        space,
+        trials=2,
+        sampler="grid",
+    )
+    assert result.info == {"test_error": None, "n": 1}
+    with pytest.raises(ValueError, match="finite bits >= 0"):
+        search(lambda c: float("nan"), space, trials=1)
+    with pytest.raises(ValueError, match="trials must be a positive integer"):
+        search(lambda c: 1.0, space, trials=0)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        search(lambda c: 1.0, space, trials=1, sampler="anneal")
+
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    sys.path.insert(0, {root!r})
+    from mdl.search import Choice, IntRange, Real, SearchSpace, search
+
+    space = SearchSpace([IntRange("width", 1, 6), Choice("act", ("relu", "tanh")),
+                         Real("lr", 0.0, 1.0, precision=2)])
+    log, out = sys.argv[1], sys.argv[2]
+    seed, trials, pause = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+
+    def objective(config):
+        with open(log, "a") as f:  # one line per evaluation, from any process
+            f.write(json.dumps(config, sort_keys=True) + "\\n")
+            f.flush(); os.fsync(f.fileno())
+        time.sleep(pause)
+        act = 0.0 if config["act"] == "tanh" else 5.0
+        return 100.0 + 3.0 * (config["width"] - 4) ** 2 + act + 30.0 * abs(config["lr"] - 2 / 3)
+
+    result = search(objective, space, trials=trials, out=out, seed=seed, sampler="grid")
+    summary = {{"config": result.config, "total": result.total_bits}}
+    print(json.dumps(summary))
+    """
+)
+
+
+def start_worker(tmp_path, log, out, seed, trials, pause):
+    script = tmp_path / "worker.py"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script.write_text(WORKER.format(root=root))
+    return subprocess.Popen(
+        [sys.executable, str(script), str(log), str(out), str(seed), str(trials), str(pause)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def evaluations(log):
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_two_workers_share_one_journal_and_evaluate_each_configuration_once(tmp_path):
+    log, out = tmp_path / "evaluations.log", tmp_path / "search"
+    workers = [start_worker(tmp_path, log, out, seed, 24, 0.05) for seed in (0, 1)]
+    results = [json.loads(w.communicate(timeout=240)[0].splitlines()[-1]) for w in workers]
+    lines = evaluations(log)
+    assert len(lines) == len(set(lines)), "a configuration was evaluated twice"
+    assert 24 <= len(lines) <= 25  # the shared budget (the last two may race for it)
+    assert results[0]["config"] == results[1]["config"]  # both read the same store
+
+
+def test_a_killed_search_resumes_to_the_same_winner_without_repeating_work(tmp_path):
+    log, out = tmp_path / "evaluations.log", tmp_path / "search"
+    worker = start_worker(tmp_path, log, out, 0, 48, 0.2)
+    deadline = time.monotonic() + 120
+    while len(evaluations(log)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    before = evaluations(log)
+    assert 6 <= len(before) < 48
+    calls = []
+    resumed = search(
+        lambda c: calls.append(c) or toy_bits(c), SPACE, trials=48, out=out, sampler="grid"
+    )
+    uninterrupted = search(toy_bits, SPACE, trials=48, sampler="grid")
+    assert resumed.config == uninterrupted.config
+    assert resumed.total_bits == pytest.approx(uninterrupted.total_bits)
+    assert len({json.dumps(t["config"], sort_keys=True) for t in resumed.trials}) == 48
+    # the killed process's finished evaluations were kept, not redone: only the one it was
+    # running when killed (if any) is evaluated again
+    assert len(calls) + len(before) in (48, 49)
+    redone = {json.dumps(c, sort_keys=True) for c in calls} & set(before)
+    assert len(redone) == len(calls) + len(before) - 48
+
+
+def test_a_database_url_store_resumes_the_same_study(tmp_path):
+    """Optuna's RDB storage (SQLite here; PostgreSQL for many machines): a second call with a
+    larger budget evaluates only the configurations the store does not have yet."""
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    calls = []
+
+    def objective(config):
+        calls.append(config)
+        return toy_bits(config)
+
+    first = search(objective, SPACE, trials=10, storage=url, sampler="grid")
+    assert len(first.trials) == len(calls) == 10
+    second = search(objective, SPACE, trials=48, storage=url, sampler="grid")
+    assert len(calls) == 48 and len(second.trials) == 48
+    assert second.config == {"width": 4, "act": "tanh", "lr": pytest.approx(2 / 3)}
+    with pytest.raises(ValueError, match="not both"):
+        search(objective, SPACE, trials=1, storage=url, out=tmp_path)
