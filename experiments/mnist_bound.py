@@ -117,6 +117,35 @@ CONFIGURATIONS = EARLIER + tuple(configuration_name(c) for c in (*GRID, SMOKE))
 CONFIGURATIONS = tuple(dict.fromkeys(CONFIGURATIONS))
 
 
+def candidates_table(summary: dict) -> str:
+    """experiments/mnist_bound.md: every grid point's code and bound (training sample only),
+    the chosen one in bold."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for c in summary["candidates"]:
+        bold = "**" if c["configuration"] == configuration_name_of(summary) else ""
+        rows.append(
+            [
+                f"{bold}{c['beta']:g}{bold}",
+                f"{c['file_bytes']:,}",
+                f"{c['code_bits']:,.1f}",
+                f"{100 * c['train_error']:.2f}%",
+                f"{bold}{100 * c['error_bound']:.2f}%{bold}",
+                f"{c['seconds']:.0f}",
+            ]
+        )
+    header = ["beta", "file (bytes)", "code length L (bits)", "train error", "bound", "seconds"]
+    return markdown_table(header, rows)
+
+
+def configuration_name_of(summary: dict) -> str:
+    """The chosen configuration's name, from a summary's fields."""
+    return configuration_name(
+        {k: summary[k] for k in ("channels", "pool", "beta", "epochs", "learning_rate")}
+    )
+
+
 def train_candidate(config: dict, train, out, seed: int, progress: bool) -> dict:
     """Train one configuration on all training images (no test split in ``train``), write
     its compact file and measure the decoded file's training figures and code length."""

@@ -335,6 +335,12 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def transcribed_table(data: dict, name: str) -> str:
+    """A table kept as the page printed it (``NAME_header``, ``NAME_rows`` of an
+    ``earlier_runs.json``, whose provenance says so)."""
+    return markdown_table(data[f"{name}_header"], data[f"{name}_rows"])
+
+
 def digits_table(summary: dict) -> str:
     """experiments/digits_label_code.md: each code of the test labels, in bits and per label."""
     rows = [
