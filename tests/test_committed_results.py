@@ -137,3 +137,27 @@ def test_every_committed_summary_says_how_it_was_made(path):
     assert {"jax", "numpy", "python", "mdl"} <= set(provenance["versions"])
     assert provenance["machine"]["cpu_count"] >= 1
     assert provenance["wall_seconds"] > 0
+
+
+def test_the_committed_bound_model_file_gives_the_reported_figures(mnist_dir):
+    """experiments/results/mnist_bound: the committed model file, decoded, has the summary's
+    training and test errors, and its size is the summary's file part."""
+    from flax import nnx
+
+    from mdl.compress.files import load_compressed, split_params
+    from mdl.data import load
+    from mdl.inference import evaluate
+    from mdl.models import ConvNet
+
+    out = ROOT / "experiments" / "results" / "mnist_bound"
+    summary = json.loads((out / "summary.json").read_text())
+    assert 8 * (out / "model.mdl").stat().st_size == summary["code_parts"]["file"]
+    template = ConvNet(
+        summary["channels"], input_pool=summary["pool"], image_shape=(28, 28), rngs=nnx.Rngs(0)
+    )
+    graphdef, weights = split_params(load_compressed(out / "model.mdl", template))
+    data = load("mnist", root=mnist_dir, flatten=True)
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        _, error = evaluate(graphdef, weights, x, y)
+        assert error == summary[f"{split}_error"], split
