@@ -31,7 +31,7 @@ API_PAGES: dict[str, tuple[str, ...]] = {
     "api/codec.md": ("mdl.codec",),
     "api/compress.md": ("mdl.compress",),
     "api/estimators.md": ("mdl.estimators",),
-    "api/train.md": ("mdl.train", "mdl.inference"),
+    "api/train.md": ("mdl.train", "mdl.inference", "mdl.distill"),
     "api/sweep.md": ("mdl.sweep",),
     "api/search.md": ("mdl.search",),
     "api/textcode.md": ("mdl.textcode",),
