@@ -5,6 +5,7 @@ mdl plot RESULTS_DIR
 mdl report RESULTS_DIR
 mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
+mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M] [--out DIR]
 mdl --version
 """
 
@@ -112,6 +113,32 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("--beta", type=float, help="two-part: weight of model bits (1)")
     compress.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     compress.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from mdl.search import FAMILIES
+
+    compress_model = commands.add_parser(
+        "compress-model",
+        help="search a model family's training settings by two-part code and write the winner",
+        description="Train the family on the data set's training split once per configuration "
+        "of the search space (beta, epochs, learning rate, weight prior; Optuna's TPE "
+        "proposes), score each by its two-part code (structure + model file + labels file) "
+        "plus the configuration's codeword, write the shortest one's file to OUT/model.mdl, "
+        "and print its size, compression ratio, errors (the test set read once, after the "
+        "search) and Occam bound. Trials live in OUT/search.journal: a rerun resumes.",
+    )
+    compress_model.add_argument("--model", required=True, choices=sorted(FAMILIES))
+    compress_model.add_argument("--data", required=True, choices=sorted(LOADERS))
+    compress_model.add_argument("--trials", type=int, default=20, help="configurations at most")
+    compress_model.add_argument(
+        "--budget-minutes", type=float, help="propose no new configuration after this long"
+    )
+    compress_model.add_argument("--seed", type=int, default=0)
+    compress_model.add_argument(
+        "--out", type=Path, default=Path("results/compress-model"), help="results folder"
+    )
+    compress_model.add_argument(
+        "--smoke", action="store_true", help="two one-epoch trials (for checks)"
+    )
+    compress_model.add_argument("--no-progress", action="store_true", help="no progress bar")
     decompress = commands.add_parser(
         "decompress", help="restore a file from `mdl compress`'s archive"
     )
@@ -275,6 +302,45 @@ def write_sweep_summary(
     return write_json_atomic(out / "summary.json", summary)
 
 
+def _compress_model(args) -> int:
+    from mdl.data import load
+    from mdl.search import Choice, Real, SearchSpace, compress_model
+
+    if args.trials < 1:
+        raise UsageError(f"--trials must be >= 1; got {args.trials}")
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        raise UsageError(f"--budget-minutes must be > 0; got {args.budget_minutes}")
+    data = load(args.data)
+    space, trials = None, args.trials
+    if args.smoke:
+        space = SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
+        trials = 2
+    budget = None if args.budget_minutes is None else 60 * args.budget_minutes
+    try:
+        summary = compress_model(
+            args.model,
+            data,
+            out=args.out,
+            trials=trials,
+            budget_seconds=budget,
+            space=space,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except ValueError as error:
+        raise UsageError(error) from error
+    print(
+        f"{args.model} on {args.data}: {summary['file_bytes']:,} bytes "
+        f"({summary['ratio']:.1f}x float32), train error {summary['train_error']:.2%}, "
+        f"test error {summary['test_error']:.2%}, Occam bound {summary['error_bound']:.2%}; "
+        f"two-part code {summary['two_part_bits']:,.0f} + search {summary['search_bits']:.1f} "
+        f"bits; {len(summary['trials'])} configurations, {summary['seconds']:.0f} s"
+    )
+    print(f"model: {args.out / 'model.mdl'}")
+    print(f"figure: {args.out / 'pareto.png'}")
+    return 0
+
+
 def _sweep(args) -> int:
     from mdl.plots import plot_results
     from mdl.sweep import ConfigMismatchError, SetupError, SweepConfig, run
@@ -329,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compress(args)
         if args.command == "decompress":
             return _decompress(args)
+        if args.command == "compress-model":
+            return _compress_model(args)
         from mdl.records import read_records
 
         if not (args.results / "records.jsonl").exists():

@@ -115,3 +115,44 @@ def test_compress_refuses_to_overwrite_empty_input_and_bad_archives(tmp_path, ca
         main(["decompress", "--no-progress", str(truncated), str(tmp_path / "out.txt")])
     assert exit_info.value.code == 2 and "cut.mdl" in capsys.readouterr().err
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_compress_model_smoke_writes_the_winner_and_resumes(tmp_path, capsys):
+    """`mdl compress-model`: the printed size is the winner's file, the winner is the trial with
+    the shortest total (two-part code + codeword), its file decodes, and a rerun on the same
+    folder trains nothing again."""
+    import numpy as np
+
+    from mdl.compress import load_compressed
+    from mdl.data import load
+
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"{summary['file_bytes']:,} bytes" in printed
+    assert (out / "model.mdl").stat().st_size == summary["file_bytes"]
+    totals = [t["total_bits"] for t in summary["trials"]]
+    assert summary["total_bits"] == min(totals) and len(totals) == 2
+    assert summary["total_bits"] == summary["two_part_bits"] + summary["search_bits"]
+    data = load("digits")
+    model = load_compressed(out / "model.mdl")
+    predictions = np.asarray(model(data.x_test.astype(np.float32))).argmax(-1)
+    assert summary["test_error"] == np.mean(predictions != data.y_test)
+    trial_files = sorted((out / "trials").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in trial_files]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert [p.stat().st_mtime_ns for p in sorted((out / "trials").iterdir())] == stamps
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--trials", "0"], "--trials must be >= 1"), (["--budget-minutes", "-1"], "must be > 0")],
+)
+def test_compress_model_bad_options_exit_2(tmp_path, capsys, extra, message):
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

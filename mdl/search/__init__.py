@@ -6,7 +6,19 @@ itself paid for in bits (a `SearchSpace` is a prefix code), with Optuna proposin
     result.total_bits  # objective bits + the configuration's codeword
 """
 
+from mdl.search.compress_model import FAMILIES, compress_model, default_space
 from mdl.search.space import Choice, Count, IntRange, Real, SearchSpace
 from mdl.search.study import SearchResult, search
 
-__all__ = ["Choice", "Count", "IntRange", "Real", "SearchResult", "SearchSpace", "search"]
+__all__ = [
+    "FAMILIES",
+    "Choice",
+    "Count",
+    "IntRange",
+    "Real",
+    "SearchResult",
+    "SearchSpace",
+    "compress_model",
+    "default_space",
+    "search",
+]

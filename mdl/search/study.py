@@ -144,6 +144,7 @@ def search(
     sampler: str = "tpe",
     seed: int = 0,
     max_proposals: int | None = None,
+    budget_seconds: float | None = None,
 ) -> SearchResult:
     r"""Evaluate up to ``trials`` configurations of ``space`` and return the one with the
     shortest total code $L_{\text{space}}(c) + \text{objective}(c)$.
@@ -163,6 +164,8 @@ def search(
       seed: the sampler's seed (give each concurrent worker its own).
       max_proposals: stop after this many proposals in this process even if some were
         repeats (default ``20 * trials``).
+      budget_seconds: propose no new trial after this many seconds of this call (the trial
+        running then finishes); None: no time limit.
 
     Returns:
       A `SearchResult`.
@@ -177,6 +180,8 @@ def search(
         raise ValueError(f"space must be a SearchSpace; got {type(space).__name__}")
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be a positive integer; got {trials!r}")
+    if budget_seconds is not None and not budget_seconds > 0:
+        raise ValueError(f"budget_seconds must be > 0 or None; got {budget_seconds!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
     size = math.prod(len(list(dim.values())) for dim in space.dimensions)
@@ -227,8 +232,10 @@ def search(
         trial.set_user_attr("info", info)
         return float(bits) + charge
 
-    proposals = 0
+    proposals, started = 0, time.monotonic()
     while len(_evaluated(study)) < budget and proposals < max_proposals:
+        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            break
         study.optimize(run, n_trials=1, catch=())
         proposals += 1
     evaluated = sorted(_evaluated(study), key=lambda t: t.number)

@@ -162,3 +162,27 @@ def test_a_database_url_store_resumes_the_same_study(tmp_path):
     assert second.config == {"width": 4, "act": "tanh", "lr": pytest.approx(2 / 3)}
     with pytest.raises(ValueError, match="not both"):
         search(objective, SPACE, trials=1, storage=url, out=tmp_path)
+
+
+def test_a_time_budget_stops_proposing():
+    def slow(config):
+        time.sleep(0.3)
+        return toy_bits(config)
+
+    result = search(slow, SPACE, trials=48, sampler="grid", budget_seconds=1.0)
+    assert 1 <= len(result.trials) <= 5
+    with pytest.raises(ValueError, match="budget_seconds must be"):
+        search(slow, SPACE, trials=1, budget_seconds=0)
+
+
+def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path):
+    from mdl.data import load
+    from mdl.search import compress_model
+
+    data = load("digits")
+    with pytest.raises(ValueError, match="unknown family 'resnet'"):
+        compress_model("resnet", data, out=tmp_path)
+    space = SearchSpace([Choice("width", (8, 16))])
+    with pytest.raises(ValueError, match="space dimensions must be among"):
+        compress_model("mlp", data, out=tmp_path, space=space)
+    assert not (tmp_path / "search.journal").exists()

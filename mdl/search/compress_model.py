@@ -1,0 +1,226 @@
+r"""Compress a model family on a data set automatically: search its training settings by the
+two-part code, write the winner's file, report its size, error and bound.
+
+`compress_model` searches ``space`` (default `default_space`: beta, epochs, learning rate and
+the weight prior) with `mdl.search.search`; each trial trains the family's model from scratch on
+*all* training data (no test split: `mdl.data.without_test`) to minimize data bits + beta x
+model bits with a learned quantizer, writes its file, and scores
+
+$$ L(c) + L_{\text{structure}} + L(\text{file}) + L(\text{labels} \mid \text{model}), $$
+
+the configuration's codeword plus the two-part code of the training labels, every part a real
+file. The winner's file is copied to ``OUT/model.mdl``; the test set is read once, for it,
+after the search. The Occam bound (kl form) charges the hypothesis its structure code, its
+file and the configuration's codeword.
+
+This is what ``mdl compress-model`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from mdl.bounds import occam_bound
+from mdl.codes.data_codes import categorical
+from mdl.compress import load_compressed, quantizer, save_compressed
+from mdl.data import Dataset, without_test
+from mdl.estimators import two_part
+from mdl.inference import check_data_code_fits, evaluate
+from mdl.models import MLP, ConvNet, lenet5, lenet_300_100, parameter_count
+from mdl.params import split_params
+from mdl.records import write_json_atomic
+from mdl.search.space import Choice, Real, SearchSpace
+from mdl.search.study import SearchResult, search
+from mdl.train import fit
+
+FAMILIES: dict[str, Callable[[Dataset, int], object]] = {
+    "lenet5": lambda data, seed: lenet5(seed=seed),
+    "lenet_300_100": lambda data, seed: lenet_300_100(seed=seed),
+    "convnet": lambda data, seed: ConvNet(
+        [8, 16], input_pool=2, image_shape=tuple(data.input_shape[:2]), rngs=nnx.Rngs(seed)
+    ),
+    "mlp": lambda data, seed: MLP(
+        [int(np.prod(data.input_shape)), 64, data.num_classes], rngs=nnx.Rngs(seed)
+    ),
+}
+"""Model families by name: ``(data, seed) -> fresh model``."""
+
+
+def default_space() -> SearchSpace:
+    """beta in [0.03, 3] (16 log-spaced points), epochs in {5, 10, 20, 40}, learning rate in
+    [3e-4, 3e-3] (8 log-spaced points), prior spike-and-slab Laplace or Laplace: 11 bits."""
+    return SearchSpace(
+        [
+            Real("beta", 0.03, 3.0, precision=4, log=True),
+            Choice("epochs", (5, 10, 20, 40)),
+            Real("learning_rate", 3e-4, 3e-3, precision=3, log=True),
+            Choice("prior", ("spike_laplace", "laplace")),
+        ]
+    )
+
+
+def compress_model(
+    family: str,
+    data: Dataset,
+    *,
+    out: str | Path,
+    trials: int = 20,
+    budget_seconds: float | None = None,
+    space: SearchSpace | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    delta: float = 0.05,
+    progress: bool = False,
+) -> dict:
+    """Search, write and report (module doc).
+
+    Args:
+      family: a key of ``FAMILIES``.
+      data: the data set; its test split is read once, after the search.
+      out: the results folder: ``search.journal`` (the trials; a rerun resumes),
+        ``trials/`` (each trial's file), ``model.mdl`` (the winner), ``summary.json``,
+        ``pareto.png``.
+      trials: configurations to evaluate at most.
+      budget_seconds: stop proposing after this long (None: no limit).
+      space: the search space; its dimensions must be among ``beta``, ``epochs``,
+        ``learning_rate`` and ``prior`` (default `default_space`).
+      batch_size: minibatch size of every trial.
+      seed: model initialization, batch order and the sampler's seed.
+      delta: the bound's confidence parameter.
+      progress: progress bars.
+
+    Returns:
+      The summary (also written): the winner's configuration, ``file_bytes``, ``ratio``
+      (float32 bytes / file bytes), ``train_error``, ``test_error``, ``two_part_bits``,
+      ``search_bits``, ``error_bound``, ``parameters`` and every trial's figures.
+
+    Raises:
+      ValueError: for an unknown family, a space with other dimensions, or a model whose
+        outputs do not fit the data's labels; before any training.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    space = space or default_space()
+    allowed = {"beta", "epochs", "learning_rate", "prior"}
+    names = {d.name for d in space.dimensions}
+    if not names <= allowed:
+        raise ValueError(f"space dimensions must be among {sorted(allowed)}; got {sorted(names)}")
+    out = Path(out)
+    (out / "trials").mkdir(parents=True, exist_ok=True)
+    train = without_test(data)
+    check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
+    started = time.perf_counter()
+    defaults = {"beta": 1.0, "epochs": 10, "learning_rate": 1e-3, "prior": "spike_laplace"}
+
+    def objective(config: dict) -> dict:
+        settings = {**defaults, **config}
+        model = FAMILIES[family](data, seed)
+        compressor = quantizer(lambda path, leaf: True, prior=settings["prior"])
+        steps = settings["epochs"] * max(1, len(train.y_train) // batch_size)
+        result = fit(
+            model,
+            train,
+            compressor=compressor,
+            optimizer=optax.adam(optax.cosine_decay_schedule(settings["learning_rate"], steps)),
+            epochs=settings["epochs"],
+            batch_size=batch_size,
+            beta=settings["beta"],
+            warmup_fraction=0.5,
+            key=jax.random.key(seed),
+            eval_every=settings["epochs"],
+            progress=progress,
+        )
+        name = json.dumps(config, sort_keys=True).encode().hex()[:24]
+        path = out / "trials" / f"{name}.mdl"
+        file_bytes = save_compressed(path, result.model, compressor, result.cstate)
+        report = two_part(
+            result.model, train.x_train, train.y_train, compressor=compressor, cstate=result.cstate
+        )
+        graphdef, weights = split_params(load_compressed(path))
+        _, train_error = evaluate(graphdef, weights, train.x_train, train.y_train)
+        return {
+            "bits": report.total_bits,
+            "file_bytes": file_bytes,
+            "model_file": str(path.relative_to(out)),
+            "structure_bits": report.parts["structure"],
+            "train_error": train_error,
+        }
+
+    result = search(
+        objective,
+        space,
+        trials=trials,
+        out=out,
+        seed=seed,
+        budget_seconds=budget_seconds,
+    )
+    return _report(family, data, out, result, started, delta)
+
+
+def _report(family, data, out: Path, result: SearchResult, started: float, delta: float) -> dict:
+    shutil.copyfile(out / result.info["model_file"], out / "model.mdl")
+    decoded = load_compressed(out / "model.mdl")
+    graphdef, weights = split_params(decoded)
+    _, test_error = evaluate(graphdef, weights, data.x_test, data.y_test)  # the one test read
+    count = parameter_count(decoded)
+    file_bytes = result.info["file_bytes"]
+    hypothesis = result.info["structure_bits"] + 8 * file_bytes + result.search_bits
+    m = len(data.y_train)
+    summary = {
+        "family": family,
+        "config": result.config,
+        "file_bytes": file_bytes,
+        "parameters": count,
+        "ratio": 4 * count / file_bytes,
+        "train_error": result.info["train_error"],
+        "test_error": test_error,
+        "two_part_bits": result.objective_bits,
+        "search_bits": result.search_bits,
+        "total_bits": result.total_bits,
+        "error_bound": float(occam_bound(result.info["train_error"], hypothesis, m, delta)),
+        "delta": delta,
+        "seconds": time.perf_counter() - started,
+        "trials": result.trials,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    _plot(summary, out / "pareto.png")
+    return summary
+
+
+def _plot(summary: dict, path: Path) -> None:
+    """Every trial's file size against its training error, the front and the winner."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window; set here, not at import
+    import matplotlib.pyplot as plt
+
+    from mdl.plots import pareto_indices
+
+    size = np.array([t["info"]["file_bytes"] for t in summary["trials"]], float)
+    error = np.array([t["info"]["train_error"] for t in summary["trials"]], float)
+    front = pareto_indices(size, error)
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.scatter(size, 100 * error, s=12, label="trials")
+    ax.plot(size[front], 100 * error[front], color="black", lw=1, drawstyle="steps-post")
+    ax.scatter(
+        [summary["file_bytes"]],
+        [100 * summary["train_error"]],
+        marker="*",
+        s=120,
+        color="red",
+        label="shortest two-part code",
+    )
+    ax.set(xscale="log", xlabel="model file (bytes)", ylabel="training error (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
