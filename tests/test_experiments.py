@@ -258,3 +258,19 @@ def test_text_compression_smoke_archives_decode_and_sizes_are_the_files(tmp_path
     bound = transfer["bound"]
     assert bound["train_bpc"] <= bound["bound_bpc"] <= bound["max_bits"]
     assert bound["m"] == transfer["old_chars"]
+
+
+def test_auto_compress_smoke_reports_its_winners_files(tmp_path, mnist_dir):
+    """experiments.auto_compress: the labels' two-part total is the winner's code plus its
+    charge, and the winner's file is the one in its folder."""
+    from experiments.auto_compress import main
+
+    argv = ["--smoke", "--targets", "labels", "--data-root", str(mnist_dir)]
+    summary = main([*argv, "--out", str(tmp_path)])
+    target = json.loads((tmp_path / "labels" / "summary.json").read_text())
+    assert summary["two_part_bits"] == target["total_bits"]
+    assert target["total_bits"] == pytest.approx(target["two_part_bits"] + target["search_bits"])
+    assert summary["search_bits"]["labels"] == pytest.approx(1.0)  # a 1-bit smoke space
+    size = (tmp_path / "labels" / "model.mdl").stat().st_size
+    assert size == summary["labels"]["file_bytes"] == target["file_bytes"]
+    assert summary["labels"]["ratio"] == pytest.approx(4 * target["parameters"] / size)

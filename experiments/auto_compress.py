@@ -1,0 +1,91 @@
+"""Automatic compression on MNIST: settings found by the two-part code, none by hand.
+
+    python -m experiments.auto_compress [--smoke] [--targets lenet5 lenet_300_100 labels]
+        [--budget-minutes 90] [--trials 30] [--out DIR] [--data-root DIR]
+
+Each target runs `mdl.search.compress_model` (``mdl compress-model``) with the default search
+space (beta, epochs, learning rate, weight prior: 11 bits, `mdl.search.default_space`) and a
+time budget per target:
+
+* ``lenet5`` and ``lenet_300_100``: the LeNet architectures, every tensor quantized; the ratio
+  is float32 bytes over the winner's file (431,080 and 266,610 parameters);
+* ``labels``: the two-part code of the 60,000 training labels with the small convnet family
+  (`mdl.models.ConvNet([8, 16], input_pool=2)`), the quantity of the code-length table.
+
+The choice is the shortest two-part code of the training labels plus the configuration's
+codeword (the charge, ``search_bits``, is in every total); the test set is read once per target,
+after its search. Each target's folder holds its journal (a rerun resumes), its trials' files,
+the winner's ``model.mdl`` and a Pareto figure. ``summary.json``: ``lenet5`` and
+``lenet_300_100`` (``ratio``, ``test_error``, ``file_bytes``, ``config``), ``two_part_bits``
+(the labels' code, charge included), ``search_bits`` (per target), ``seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+from experiments.harness import experiment_parser, write_summary
+from mdl.data import load
+from mdl.search import Choice, Real, SearchSpace, compress_model
+
+FAMILY = {"lenet5": "lenet5", "lenet_300_100": "lenet_300_100", "labels": "convnet"}
+
+
+def main(argv=None) -> dict:
+    start = time.perf_counter()
+    parser = experiment_parser(
+        __doc__, "auto_compress", smoke="2,000 images, two 1-epoch trials a target", data_root=True
+    )
+    parser.add_argument("--targets", nargs="+", choices=list(FAMILY), default=list(FAMILY))
+    parser.add_argument("--budget-minutes", type=float, default=90.0)
+    parser.add_argument("--trials", type=int, default=30)
+    args = parser.parse_args(argv)
+    data = load("mnist", root=args.data_root)
+    space, trials, budget = None, args.trials, 60 * args.budget_minutes
+    if args.smoke:
+        data = replace(
+            data,
+            x_train=data.x_train[:2000],
+            y_train=data.y_train[:2000],
+            x_test=data.x_test[:1000],
+            y_test=data.y_test[:1000],
+        )
+        space = SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
+        trials, budget = 2, None
+    summary_path = args.out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary.pop("provenance", None)
+    summary.setdefault("search_bits", {})
+    summary.setdefault("seconds", {})
+    for target in args.targets:
+        result = compress_model(
+            FAMILY[target],
+            data,
+            out=args.out / target,
+            trials=trials,
+            budget_seconds=budget,
+            space=space,
+            progress=not args.smoke,
+        )
+        keep = ("ratio", "test_error", "file_bytes", "train_error", "error_bound", "config")
+        if target == "labels":
+            summary["two_part_bits"] = result["total_bits"]
+            summary["labels"] = {k: result[k] for k in keep}
+        else:
+            summary[target] = {k: result[k] for k in keep}
+        summary["search_bits"][target] = result["search_bits"]
+        summary["seconds"][target] = result["seconds"]
+        summary["smoke"] = args.smoke
+        write_summary(args.out, summary, start)
+        print(
+            f"{target}: {result['file_bytes']:,} bytes ({result['ratio']:.1f}x), test error "
+            f"{result['test_error']:.2%}, two-part {result['total_bits']:,.0f} bits "
+            f"(search {result['search_bits']:.1f}), {len(result['trials'])} trials"
+        )
+    return summary
+
+
+if __name__ == "__main__":
+    main()
