@@ -64,6 +64,67 @@ PUBLISHED = {
 }
 
 
+def results_table(summary: dict) -> str:
+    """experiments/codelength_table.md's table, from a summary (bold: codes below the
+    published variational estimate)."""
+    from experiments.pages import markdown_table
+
+    published = summary["published"]
+    hidden = summary["two_part_choice"]["hidden"]
+    rows = [["uniform", "-", f"{summary['uniform_bits']:,.0f}", "-", _short(published["uniform"])]]
+    described = (
+        (
+            "float32_two_part",
+            "two-part, float32 parameters (real files)",
+            "MLP 784-100-10, 10 epochs",
+        ),
+        (
+            "two_part",
+            "two-part, compressed (real files)",
+            f"2x2 average pooling, MLP 196-{hidden}-10, quantized, beta 1, chosen by code length",
+        ),
+        ("variational", "variational (bits-back estimate)", "MLP 784-32-10, 30 epochs"),
+        (
+            "prequential",
+            "prequential (real file)",
+            "ConvNet [16, 32] on 2x2-pooled images, per chunk",
+        ),
+    )
+    for key, code, model in described:
+        bits = summary[f"{key}_bits"]
+        text = f"{bits:,.0f}"
+        if bits < published["variational"]:
+            text = f"**{text}**"
+        reference = published.get(key)
+        reference = "-" if reference is None else _short(reference)
+        rows.append([code, model, text, f"{100 * summary[f'{key}_test_accuracy']:.2f}%", reference])
+    header = ["code", "model", "bits", "test accuracy", "published (Blier and Ollivier 2018)"]
+    return markdown_table(header, rows)
+
+
+def _short(bits: float) -> str:
+    """199000 -> '199 k', 8.6e6 -> '8.6 M', 4100 -> '4.10 k' (as the paper prints them)."""
+    if bits >= 1e6:
+        return f"{bits / 1e6:g} M"
+    return f"{bits / 1e3:.2f} k" if bits < 1e4 else f"{bits / 1e3:g} k"
+
+
+def chunks_table(reports: dict) -> str:
+    """The prequential code per chunk, from reports.json."""
+    from experiments.pages import markdown_table
+
+    rows = [
+        [
+            f"{c['start']:,}-{c['stop']:,}",
+            f"{c['bits']:,.1f}",
+            f"{c['bits_per_label']:.3f}",
+            f"{c['temperature']:.2f}",
+        ]
+        for c in reports["prequential"]["details"]["chunks"]
+    ]
+    return markdown_table(["labels", "bits", "bits per label", "temperature"], rows)
+
+
 def positive_integers(parser, flag: str, text: str) -> list[int]:
     """``text`` as comma-separated positive integers, or a parser error naming ``flag``."""
     try:

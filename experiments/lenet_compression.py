@@ -76,6 +76,65 @@ GRID = {
 }
 
 
+NAMES = {"lenet_300_100": "LeNet-300-100", "lenet5": "LeNet-5"}
+
+
+def results_table(summary: dict) -> str:
+    """experiments/lenet_compression.md's table: the published methods (``PUBLISHED``, from
+    the papers) and this run's chosen file per model."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for name in GRID:
+        for method, ratio, error in PUBLISHED[name]:
+            rows.append([NAMES[name], method, f"{ratio}x", f"{100 * error:.2f}%", "", ""])
+        row = summary[name]
+        rows.append(
+            [
+                NAMES[name],
+                "**mdl, this run (real file)**",
+                f"**{row['ratio']:.1f}x**",
+                f"**{100 * row['test_error']:.2f}%**",
+                f"{100 * row['sparsity']:.1f}%",
+                f"{row['file_bytes']:,} bytes",
+            ]
+        )
+    header = ["model", "method", "ratio vs float32", "test error", "sparsity", "file"]
+    return markdown_table(header, rows)
+
+
+def candidates_table(summary: dict) -> str:
+    """Every grid point's file and validation figures; the chosen one in bold."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for name in GRID:
+        row = summary[name]
+        for c in row["candidates"]:
+            bold = "**" if c["beta"] == row["beta"] else ""
+            rows.append(
+                [
+                    NAMES[name],
+                    f"{bold}{c['beta']:g}{bold}",
+                    f"{c['file_bytes']:,}",
+                    f"{c['ratio']:.1f}x",
+                    f"{bold}{100 * c['validation_error']:.2f}%{bold}",
+                    f"{100 * c['train_error']:.2f}%",
+                    f"{c['seconds']:,.0f}",
+                ]
+            )
+    header = [
+        "model",
+        "beta",
+        "file (bytes)",
+        "ratio",
+        "validation error",
+        "train error",
+        "seconds",
+    ]
+    return markdown_table(header, rows)
+
+
 def train_candidate(
     name: str, search, beta: float, epochs: int, out: Path, seed: int, progress: bool
 ) -> dict:
