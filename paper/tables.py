@@ -193,6 +193,7 @@ def codelength_table(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("cltDecodeOverEncode", s, src, "prequential_decode_over_encode", decimal(2))
     numbers.value("cltPrequentialDecodeSeconds", s, src, "seconds.prequential_decode")
     numbers.value("cltPrequentialEncodeSeconds", s, src, "seconds.prequential")
+    numbers.value("cltHidden", s, src, "two_part_choice.hidden")
     return {"codelength_table.tex": table}
 
 
@@ -249,6 +250,10 @@ def mnist_bound(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("boundHoeffding", s, src, "error_bound_hoeffding", percent(1))
     numbers.value("boundTestError", s, src, "test_error", percent())
     numbers.value("boundTrainError", s, src, "train_error", percent())
+    numbers.value("boundConfigurations", s, src, "configurations_charged")
+    numbers.value("boundIndexBits", s, src, "code_parts.configuration_index", decimal(2))
+    numbers.value("boundStructureBits", s, src, "code_parts.structure", decimal(1))
+    numbers.value("boundLengthBits", s, src, "code_parts.file_length", decimal(1))
     return {"mnist_bound.tex": table}
 
 
