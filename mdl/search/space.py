@@ -39,9 +39,11 @@ class Choice(NamedTuple):
     options: tuple
 
     def bits(self, value) -> float:
+        """Bits to send ``value`` in this dimension's code."""
         return math.log2(len(self.options))
 
     def check(self) -> None:
+        """Raise ValueError unless this dimension can be coded (before any training)."""
         if not self.options:
             raise ValueError(f"Choice {self.name!r}: options is empty; give at least one")
         bad = [o for o in self.options if not isinstance(o, _OPTION_TYPES)]
@@ -54,6 +56,7 @@ class Choice(NamedTuple):
             raise ValueError(f"Choice {self.name!r}: options repeat: {self.options!r}")
 
     def values(self):
+        """Every value this dimension can send (what the search may propose)."""
         return self.options
 
 
@@ -65,15 +68,18 @@ class IntRange(NamedTuple):
     high: int
 
     def bits(self, value) -> float:
+        """Bits to send ``value`` in this dimension's code."""
         return math.log2(self.high - self.low + 1)
 
     def check(self) -> None:
+        """Raise ValueError unless this dimension can be coded (before any training)."""
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (self.low, self.high)):
             raise ValueError(f"IntRange {self.name!r}: low and high must be integers")
         if self.low > self.high:
             raise ValueError(f"IntRange {self.name!r}: low {self.low} > high {self.high}")
 
     def values(self):
+        """Every value this dimension can send (what the search may propose)."""
         return range(self.low, self.high + 1)
 
 
@@ -86,9 +92,11 @@ class Count(NamedTuple):
     propose_up_to: int = 1024
 
     def bits(self, value) -> float:
+        """Bits to send ``value`` in this dimension's code."""
         return float(log_star_bits(int(value) - self.low + 1))
 
     def check(self) -> None:
+        """Raise ValueError unless this dimension can be coded (before any training)."""
         if not isinstance(self.low, int) or not isinstance(self.propose_up_to, int):
             raise ValueError(f"Count {self.name!r}: low and propose_up_to must be integers")
         if self.propose_up_to < self.low:
@@ -97,6 +105,7 @@ class Count(NamedTuple):
             )
 
     def values(self):
+        """Every value this dimension can send (what the search may propose)."""
         return range(self.low, self.propose_up_to + 1)
 
 
@@ -111,9 +120,11 @@ class Real(NamedTuple):
     log: bool = False
 
     def bits(self, value) -> float:
+        """Bits to send ``value`` in this dimension's code."""
         return float(self.precision)
 
     def check(self) -> None:
+        """Raise ValueError unless this dimension can be coded (before any training)."""
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise ValueError(
                 f"Real {self.name!r}: need finite low < high; got [{self.low}, {self.high}]"
@@ -134,6 +145,7 @@ class Real(NamedTuple):
         return float(self.low + t * (self.high - self.low))
 
     def values(self):
+        """Every value this dimension can send (what the search may propose)."""
         return [self.point(i) for i in range(2**self.precision)]
 
 
