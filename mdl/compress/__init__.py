@@ -23,6 +23,7 @@ from mdl.compress.base import (
     selected_paths,
 )
 from mdl.compress.bit_width import BitWidthState, learned_bit_width
+from mdl.compress.delta import decode_delta, delta, encode_delta, reference_params
 from mdl.compress.files import load_compressed, save_compressed, split_params
 from mdl.compress.gaussian_posterior import (
     GaussianPosteriorState,
@@ -59,6 +60,9 @@ __all__ = [
     "SparseLeaf",
     "chain",
     "constant_sparsity",
+    "decode_delta",
+    "delta",
+    "encode_delta",
     "float32_baseline",
     "gaussian_posterior",
     "hard_concrete",
@@ -72,6 +76,7 @@ __all__ = [
     "map_leaves",
     "optimal_prior_kl_bits",
     "optimizer_labels",
+    "reference_params",
     "polynomial_decay_sparsity",
     "quantizer",
     "save_compressed",
