@@ -36,6 +36,7 @@ from mdl.codes.data_codes import PADDING, DataCode, default_data_code
 from mdl.codes.data_codes import data_code as as_data_code
 from mdl.codes.integers import log_star_bits
 from mdl.compress.base import Compressor, float32_baseline, leaves_with_paths
+from mdl.compress.delta import decode_delta, encode_delta, reference_digest
 from mdl.compress.files import decode_compressed, encode_compressed
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
@@ -161,6 +162,7 @@ def two_part(
     structure: float | None = None,
     test: tuple | None = None,
     verify: bool = True,
+    reference: bytes | None = None,
 ) -> DescriptionLength:
     r"""The two-part description length of targets ``y`` given inputs ``x``, in real bytes.
 
@@ -178,6 +180,10 @@ def two_part(
         error (``data_code.errors``: error rate, or mean squared error) goes in ``details``.
       verify: decode both files and check they give back the weights and targets exactly
         (for the discretized codes: the targets' bin centres).
+      reference: the bytes of a reference model's file that the decoder already has (a
+        pretrained model): the model is then sent as a delta file (`mdl.compress.encode_delta`;
+        ``compressor`` must be a `mdl.compress.delta` against `mdl.compress.reference_params`
+        of these bytes), and the part is named ``delta`` instead of ``params``.
 
     The data part is the file of `mdl.codec.targets.encode_targets`: ``data_code.bits``
     made real, plus side information the code needs (the padding of sequences). Returns a
@@ -191,7 +197,8 @@ def two_part(
     binary labels and 2, or values and the bins of the data's window.
 
     In bits: $L = L_{\text{structure}} + L(\text{params}) + L(y \mid x, \text{params})$, each
-    part the length of bytes written and decoded here.
+    part the length of bytes written and decoded here; with ``reference``,
+    $L(\text{params})$ is $L(\text{params} \mid \text{reference})$, the delta file.
 
     References:
       J. Rissanen, "Modeling by shortest data description", Automatica, 1978; P. Grunwald,
@@ -207,8 +214,12 @@ def two_part(
     x, y = check_labelled(x, y) if code.name == "categorical" else _examples(x, y)
     # The structure part names the architecture, so the parameters need no names or shapes:
     # the compact format (the decoder's template supplies them).
-    params_blob = encode_compressed(model, compressor, cstate, compact=True)
-    _, weights = split_params(decode_compressed(params_blob, model))
+    if reference is None:
+        params_blob = encode_compressed(model, compressor, cstate, compact=True)
+        _, weights = split_params(decode_compressed(params_blob, model))
+    else:
+        params_blob = encode_delta(model, compressor, cstate, reference)
+        _, weights = split_params(decode_delta(params_blob, reference, model))
     outputs = model_outputs(graphdef, weights, x)
     k = num_classes or outputs.shape[-1]
     if code.name in ("categorical", "next_token"):
@@ -250,9 +261,11 @@ def two_part(
     details["data_code"] = code.describe()
     details["data_code_bits"] = float(np.sum(np.asarray(code.bits(outputs, y), np.float64)))
     details["data_side_bits"] = side_bits(code, y)
+    if reference is not None:
+        details["reference_sha256"] = reference_digest(reference).hex()
     parts = {
         "structure": structure_bits(model) if structure is None else float(structure),
-        "params": 8.0 * len(params_blob),
+        "params" if reference is None else "delta": 8.0 * len(params_blob),
         "data": 8.0 * len(data_blob),
     }
     count, alphabet = _uniform_alphabet(code, outputs, y)
