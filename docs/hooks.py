@@ -32,6 +32,7 @@ API_PAGES: dict[str, tuple[str, ...]] = {
     "api/compress.md": ("mdl.compress",),
     "api/estimators.md": ("mdl.estimators",),
     "api/train.md": ("mdl.train", "mdl.inference", "mdl.distill"),
+    "api/probe.md": ("mdl.probe",),
     "api/sweep.md": ("mdl.sweep",),
     "api/search.md": ("mdl.search",),
     "api/textcode.md": ("mdl.textcode",),
