@@ -35,6 +35,8 @@ from mdl.models import MLP
 
 # Block ends as percentages of the examples (Voita and Titov 2020, section 2.2).
 VOITA_PERCENTS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25.0, 50.0, 100.0)
+"""Block ends of the online code, in percent of the examples (Voita and Titov 2020): the first
+block (0.1%) is coded uniformly, each later one with a probe trained on all before it."""
 
 
 def voita_schedule(n: int, percents: Sequence[float] = VOITA_PERCENTS) -> tuple[int, ...]:

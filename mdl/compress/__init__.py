@@ -23,7 +23,7 @@ from mdl.compress.base import (
     selected_paths,
 )
 from mdl.compress.bit_width import BitWidthState, learned_bit_width
-from mdl.compress.delta import decode_delta, delta, encode_delta, reference_params
+from mdl.compress.delta_code import decode_delta, delta, encode_delta, reference_params
 from mdl.compress.files import load_compressed, save_compressed, split_params
 from mdl.compress.gaussian_posterior import (
     GaussianPosteriorState,

@@ -36,7 +36,7 @@ from mdl.codes.data_codes import PADDING, DataCode, default_data_code
 from mdl.codes.data_codes import data_code as as_data_code
 from mdl.codes.integers import log_star_bits
 from mdl.compress.base import Compressor, float32_baseline, leaves_with_paths
-from mdl.compress.delta import decode_delta, encode_delta, reference_digest
+from mdl.compress.delta_code import decode_delta, encode_delta, reference_digest
 from mdl.compress.files import decode_compressed, encode_compressed
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
