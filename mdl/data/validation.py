@@ -37,7 +37,9 @@ def validation_split(data: Dataset, fraction: float = 0.1, *, seed: int = 0) -> 
 
     Returns:
       A `Dataset` with ``x_train``/``y_train`` the rest, ``x_test``/``y_test`` the validation
-      examples, and ``extras["held_out"] = "validation"``.
+      examples, and ``extras["held_out"] = "validation"``. Other ``extras`` are carried over
+      as they are: arrays there that describe the original test split (a formal language's
+      ``allowed_next``) do not describe the validation split.
 
     Raises:
       ValueError: if ``fraction`` is not in (0, 1) or leaves either part empty.
