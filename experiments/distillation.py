@@ -93,6 +93,34 @@ def train_student(data, channels: int, alpha: float, teacher, epochs: int, out: 
     }
 
 
+def students_table(summary: dict) -> str:
+    """experiments/distillation.md: every student, plain and distilled."""
+    from experiments.pages import markdown_table
+
+    rows = [
+        [
+            f"[{r['channels']}, {2 * r['channels']}]",
+            f"{r['alpha']:g}",
+            f"{r['file_bytes']:,}",
+            f"{100 * r['test_error']:.2f}%",
+            f"{100 * r['train_error']:.2f}%",
+            f"{r['two_part_bits']:,.0f}",
+            f"{r['seconds']:,.0f}",
+        ]
+        for r in summary["students"]
+    ]
+    header = [
+        "student channels",
+        "alpha",
+        "file (bytes)",
+        "test error",
+        "train error",
+        "two-part bits",
+        "seconds",
+    ]
+    return markdown_table(header, rows)
+
+
 def plot_front(summary: dict, path: Path) -> None:
     """Test error against file size, plain and distilled students."""
     import matplotlib

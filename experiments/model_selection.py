@@ -183,6 +183,38 @@ def test_error(out: Path, model_file: str, data) -> float:
     return evaluate(graphdef, weights, data.x_test, data.y_test)[1]
 
 
+def selection_table(summary: dict) -> str:
+    """experiments/model_selection.md: each data set and criterion, its test error (mean over
+    seeds, then each seed's), the chosen configurations, code length and compute."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for dataset, methods in summary["selections"].items():
+        for method, row in methods.items():
+            per_seed = row["per_seed"]
+            rows.append(
+                [
+                    dataset,
+                    method,
+                    f"{100 * row['test_error']:.2f}%",
+                    " / ".join(f"{100 * r['test_error']:.2f}%" for r in per_seed),
+                    " / ".join(r["config"] for r in per_seed),
+                    f"{row['code_bits']:,.0f}",
+                    f"{row['seconds']:,.0f}",
+                ]
+            )
+    header = [
+        "data",
+        "criterion",
+        "test error (mean)",
+        "per seed",
+        "chosen (width, depth)",
+        "two-part bits of the choice",
+        "compute (s)",
+    ]
+    return markdown_table(header, rows)
+
+
 def main(argv=None) -> dict:
     start = time.perf_counter()
     parser = experiment_parser(
