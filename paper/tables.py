@@ -538,8 +538,62 @@ def sweeps(results: Path, numbers: Numbers) -> dict[str, str]:
     return {"sweeps.tex": table, "label_noise.tex": noise}
 
 
+def model_selection(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "model_selection"
+    s, src = load(results, name), source(name)
+    labels = {"two_part": "two-part code", "prequential": "prequential code",
+              "validation": "validation error (10\\%)", "occam": "Occam bound"}
+    body, mids = [], []
+    for dataset, methods in s.get("selections", {}).items():
+        mids.append(len(body))
+        for method in ("two_part", "prequential", "validation", "occam"):
+            row = methods.get(method, {})
+            body.append([dataset.replace("mnist1d", "MNIST-1D").replace("digits", "digits"),
+                         labels[method], cell(row, "test_error", percent()),
+                         cell(row, "code_bits"), cell(row, "seconds")])
+    table = tabular("llrrr", ["data", "chosen by", "test error", "two-part bits", "compute (s)"],
+                    body, f"{src} (keys: selections.DATA.METHOD.test_error, .code_bits, "
+                    ".seconds; means over seeds)", mids=mids[1:])
+    numbers.value("selSpaceBits", s, src, "space_bits", decimal(2))
+    numbers.value("selSeeds", s, src, "seeds", lambda seeds: str(len(seeds)))
+    for dataset, macro in (("digits", "Digits"), ("mnist1d", "MnistOneD")):
+        for method, tag in (("two_part", "TwoPart"), ("prequential", "Prequential"),
+                            ("validation", "Validation"), ("occam", "Occam")):
+            numbers.value(f"sel{macro}{tag}", s, src,
+                          f"selections.{dataset}.{method}.test_error", percent())
+        numbers.add(f"sel{macro}Claim",
+                    {True: "holds", False: "does not hold"}.get(
+                        (s.get("claim") or {}).get(dataset), MISSING),
+                    f"{src}: claim.{dataset}")
+    return {"model_selection.tex": table}
+
+
+def distillation(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "distillation"
+    s, src = load(results, name), source(name)
+    body = [[f"[{r['channels']}, {2 * r['channels']}]", decimal(1)(r["alpha"]),
+             integer(r["file_bytes"]), percent()(r["test_error"]), integer(r["two_part_bits"])]
+            for r in s.get("students", [])]
+    table = tabular("lrrrr", ["student", "$\\alpha$", "file (bytes)", "test error",
+                              "two-part bits"], body,
+                    f"{src} (keys: students[].channels, .alpha, .file_bytes, .test_error, "
+                    ".two_part_bits)")
+    numbers.value("distTeacherError", s, src, "teacher.test_error", percent())
+    numbers.value("distAlpha", s, src, "alpha", decimal(1))
+    numbers.value("distTemperature", s, src, "temperature", decimal(0))
+    helps = s.get("helps") or {}
+    lower = [c for c, h in helps.items() if h.get("lower_test_error")]
+    numbers.add("distHelpsAt",
+                ", ".join(f"[{c}, {2 * int(c)}]" for c in lower) if lower else "none of them",
+                f"{src}: helps.CHANNELS.lower_test_error")
+    numbers.add("distHelpsCount", f"{len(lower)} of {len(helps)}",
+                f"{src}: helps (count of lower_test_error)")
+    return {"distillation.tex": table}
+
+
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
-               generalization_measures, text_compression, formal_languages, grokking, sweeps]
+               generalization_measures, text_compression, formal_languages, grokking, sweeps,
+               model_selection, distillation]
 
 
 def write_tables(out: str | Path, results: str | Path = RESULTS) -> list[Path]:
