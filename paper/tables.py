@@ -219,6 +219,8 @@ def lenet_compression(results: Path, numbers: Numbers) -> dict[str, str]:
         numbers.value(f"{macro}TestError", s, src, f"{model}.test_error", percent())
         numbers.value(f"{macro}Bytes", s, src, f"{model}.file_bytes")
         numbers.value(f"{macro}Parameters", s, src, f"{model}.parameters")
+    numbers.value("lenetTrainExamples", s, src, "lenet5.train_examples")
+    numbers.value("lenetValidationExamples", s, src, "lenet5.validation_examples")
     head = ["model", "method", "ratio", "test error"] + (["val. error"] if validation else [])
     table = tabular(
         "llrr" + "r" * (2 + validation), [*head, "sparsity", "file (bytes)"], body,
@@ -541,6 +543,8 @@ def sweeps(results: Path, numbers: Numbers) -> dict[str, str]:
 def model_selection(results: Path, numbers: Numbers) -> dict[str, str]:
     name = "model_selection"
     s, src = load(results, name), source(name)
+    if not s:
+        return {}  # no committed run yet: no table, no macros
     labels = {"two_part": "two-part code", "prequential": "prequential code",
               "validation": "validation error (10\\%)", "occam": "Occam bound"}
     body, mids = [], []
@@ -571,6 +575,8 @@ def model_selection(results: Path, numbers: Numbers) -> dict[str, str]:
 def distillation(results: Path, numbers: Numbers) -> dict[str, str]:
     name = "distillation"
     s, src = load(results, name), source(name)
+    if not s:
+        return {}  # no committed run yet: no table, no macros
     body = [[f"[{r['channels']}, {2 * r['channels']}]", decimal(1)(r["alpha"]),
              integer(r["file_bytes"]), percent()(r["test_error"]), integer(r["two_part_bits"])]
             for r in s.get("students", [])]
