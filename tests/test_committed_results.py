@@ -161,3 +161,33 @@ def test_the_committed_bound_model_file_gives_the_reported_figures(mnist_dir):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         _, error = evaluate(graphdef, weights, x, y)
         assert error == summary[f"{split}_error"], split
+
+
+def test_the_committed_lenet_files_give_the_reported_figures(mnist_dir):
+    """experiments/results/lenet_compression: each grid point's file, decoded, has its recorded
+    validation error on the same split; the chosen one follows the rule and is the reported
+    file, whose decoded test error is the summary's."""
+    from experiments.lenet_compression import GRID, choose
+    from mdl.compress import load_compressed, split_params
+    from mdl.data import load, validation_split
+    from mdl.inference import evaluate
+
+    out = ROOT / "experiments" / "results" / "lenet_compression"
+    summary = json.loads((out / "summary.json").read_text())
+    data = load("mnist", root=mnist_dir)
+    split = validation_split(data, 0.1, seed=0)
+    for name in GRID:
+        row = summary[name]
+        for candidate in row["candidates"]:
+            path = out / candidate["model_file"]
+            assert path.stat().st_size == candidate["file_bytes"]
+            graphdef, weights = split_params(load_compressed(path))
+            _, error = evaluate(graphdef, weights, split.x_test, split.y_test)
+            assert error == candidate["validation_error"], candidate["model_file"]
+        chosen = choose(row["candidates"], GRID[name]["error_target"])
+        assert chosen["beta"] == row["beta"]
+        reported = (out / row["model_file"]).read_bytes()
+        assert reported == (out / chosen["model_file"]).read_bytes()
+        graphdef, weights = split_params(load_compressed(out / row["model_file"]))
+        _, test_error = evaluate(graphdef, weights, data.x_test, data.y_test)
+        assert test_error == row["test_error"]
