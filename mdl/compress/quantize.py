@@ -319,6 +319,7 @@ def quantizer(
             )
         return state
 
+    @jax.jit
     def hard(w, state):
         return _quantized(w, steps_of(state, w))
 
@@ -339,11 +340,15 @@ def quantizer(
         return rate + FLOAT32_BITS * side
 
     def finalize(w, state):
-        # The step and the bins are computed exactly as hard() computes them (XLA's exp and
-        # _bins), so hard weights and decoded weights are the same bits.
+        # The bins are read off hard()'s own output (the same compiled program): computing
+        # round(w / step) again, op by op, rounded a weight at an exact half bin the other way
+        # (XLA may rewrite w * (1 / step) inside a fused program). hard = k * step is a
+        # float32 product of an integer and the step, so k = rint(hard / step) in float64 is
+        # exact, and the decoder's k * step gives back hard's bits.
         w32 = jnp.asarray(w, jnp.float32)
-        step = steps_of(state, w32)
-        symbols = np.asarray(jnp.round(_bins(w32, step))).astype(np.int64)
+        step = np.asarray(steps_of(state, w32), np.float64)
+        weights = np.asarray(hard(w32, state), np.float64)
+        symbols = np.rint(weights / step).astype(np.int64)
         prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
         log_step = jnp.asarray(state.log_step, jnp.float32)
         steps = np.asarray(_step_values(log_step, power_of_two_steps), np.float32)
