@@ -26,12 +26,23 @@ def test_demo_smoke_codes_labels_for_real(tmp_path):
     assert summary["codec_file_bits"] <= summary["estimate_bits"] * 1.001 + 96 + 8 * 48
 
 
-def test_mnist_bound_smoke_is_non_vacuous_and_vacuous_on_random_labels(tmp_path, mnist_dir):
+@pytest.fixture(scope="module")
+def bound_smoke(tmp_path_factory, mnist_dir):
+    """One smoke run of the bound experiment (its folder and summary), shared by the tests."""
+    from experiments.mnist_bound import main
+
+    out = tmp_path_factory.mktemp("bound") / "real"
+    return out, main(["--smoke", "--data-root", str(mnist_dir), "--out", str(out)])
+
+
+def test_mnist_bound_smoke_is_non_vacuous_and_vacuous_on_random_labels(
+    tmp_path, mnist_dir, bound_smoke
+):
     """The same pipeline gives a bound below chance on MNIST and at least the true error
     (about 90%) of a model of randomly permuted labels."""
     from experiments.mnist_bound import main
 
-    real = main(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path / "real")])
+    _, real = bound_smoke
     assert real["train_error"] <= real["error_bound"] < 0.9
     assert real["test_error"] <= real["error_bound"]
     assert real["code_bits"] > 8 * real["file_bytes"]  # the file plus its length's code
@@ -49,7 +60,7 @@ def test_mnist_bound_smoke_is_non_vacuous_and_vacuous_on_random_labels(tmp_path,
     assert shuffled["test_error"] >= 0.85
 
 
-def test_mnist_bound_charges_a_code_fixed_in_advance_for_every_configuration(tmp_path, mnist_dir):
+def test_mnist_bound_charges_a_code_fixed_in_advance_for_every_configuration(bound_smoke):
     """The code length is the four parts of the docstring: the index among every configuration
     trained on the bound's data (the smoke run that tests make and this run's grid among them),
     the structure code, the log* length and the file on disk; the bound is the kl-form Occam
@@ -58,7 +69,7 @@ def test_mnist_bound_charges_a_code_fixed_in_advance_for_every_configuration(tmp
 
     from experiments.mnist_bound import CONFIGURATIONS, EARLIER, GRID, SMOKE, configuration_name
 
-    summary = main_bound(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path)])
+    tmp_path, summary = bound_smoke
     assert len(EARLIER) == 29  # the configurations experiments/mnist_bound.md listed
     listed = set(CONFIGURATIONS)
     assert len(listed) == len(CONFIGURATIONS)
@@ -78,12 +89,6 @@ def test_mnist_bound_charges_a_code_fixed_in_advance_for_every_configuration(tmp
 
     bound = brentq(lambda p: kl(p) - budget, q, 1 - 1e-12)
     assert summary["error_bound"] == pytest.approx(bound, abs=1e-5)
-
-
-def main_bound(argv):
-    from experiments.mnist_bound import main
-
-    return main(argv)
 
 
 def test_lenet_compression_smoke_files_give_the_reported_numbers(tmp_path, mnist_dir):
