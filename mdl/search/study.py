@@ -110,6 +110,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _holder_alive(trial) -> bool:
+    """Whether the worker running ``trial`` may still finish it: a process of another host
+    is assumed alive (Optuna's heartbeat, with a database URL, fails it if not)."""
+    attrs = trial.user_attrs
+    if attrs.get("host") != socket.gethostname():
+        return True
+    return _alive(int(attrs.get("pid", -1)))
+
+
 def _requeue_dead_workers_trials(study) -> None:
     """Trials left RUNNING by a process of this host that no longer exists (killed) are marked
     failed, and their configurations queued again."""
@@ -217,8 +226,9 @@ def search(
             if done:
                 trial.set_user_attr("same_as", done[0].number)
                 return float(done[0].value)
-            if not [t for t in same if t.number < trial.number]:
-                break
+            holders = [t for t in same if t.number < trial.number]
+            if not holders or not any(_holder_alive(t) for t in holders):
+                break  # nobody earlier holds it, or its holders died: evaluate it here
             time.sleep(0.1)
         result = objective(dict(config))
         info = dict(result) if isinstance(result, Mapping) else {"bits": result}
