@@ -32,6 +32,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -69,7 +70,11 @@ def _storage(out: Path | None, storage: str | None):
     if storage is not None:
         if out is not None:
             raise ValueError("give out= (a journal file there) or storage= (a URL), not both")
-        return storage
+        # Heartbeats: a trial whose worker stops beating (killed, or its machine gone) is
+        # failed by the next worker that starts one, on any machine.
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's terms
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)
     if out is None:
         return optuna.storages.InMemoryStorage()
     from optuna.storages.journal import JournalFileBackend
