@@ -231,10 +231,13 @@ def search(
             if done:
                 trial.set_user_attr("same_as", done[0].number)
                 return float(done[0].value)
-            holders = [t for t in same if t.number < trial.number]
+            # an earlier trial of it, or one already evaluating it (whose proposal this
+            # trial's check may have missed), holds the configuration
+            holders = [t for t in same if t.number < trial.number or t.user_attrs.get("evaluating")]
             if not holders or not any(_holder_alive(t) for t in holders):
                 break  # nobody earlier holds it, or its holders died: evaluate it here
             time.sleep(0.1)
+        trial.set_user_attr("evaluating", True)
         result = objective(dict(config))
         info = dict(result) if isinstance(result, Mapping) else {"bits": result}
         bits = info.pop("bits", None)
