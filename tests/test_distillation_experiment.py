@@ -37,3 +37,22 @@ def test_students_are_their_files_and_the_teacher_is_not_in_the_code(tmp_path, m
         assert helps["lower_test_error"] == (distilled["test_error"] < plain["test_error"])
         assert helps["shorter_two_part"] == (distilled["two_part_bits"] < plain["two_part_bits"])
     assert (tmp_path / "pareto.png").stat().st_size > 5000
+
+
+def test_the_committed_run_is_its_page_figure_and_files():
+    """The committed full run: the docs' figure is the run's, each student's file has its
+    recorded size, and 'helps' is what the rows say."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = root / "experiments" / "results" / "distillation"
+    summary = json.loads((out / "summary.json").read_text())
+    figure = root / "docs" / "figures" / "distillation_pareto.png"
+    assert figure.read_bytes() == (out / "pareto.png").read_bytes()
+    for row in summary["students"]:
+        assert (out / row["model_file"]).stat().st_size == row["file_bytes"]
+    by = {(r["channels"], r["alpha"]): r for r in summary["students"]}
+    for c, helps in summary["helps"].items():
+        plain, distilled = by[int(c), 0.0], by[int(c), summary["alpha"]]
+        assert helps["lower_test_error"] == (distilled["test_error"] < plain["test_error"])
