@@ -577,7 +577,8 @@ def distillation(results: Path, numbers: Numbers) -> dict[str, str]:
     s, src = load(results, name), source(name)
     if not s:
         return {}  # no committed run yet: no table, no macros
-    body = [[f"[{r['channels']}, {2 * r['channels']}]", decimal(1)(r["alpha"]),
+    # braces: a row starting with "[" would be read as the optional argument of \\
+    body = [[f"{{[{r['channels']}, {2 * r['channels']}]}}", decimal(1)(r["alpha"]),
              integer(r["file_bytes"]), percent()(r["test_error"]), integer(r["two_part_bits"])]
             for r in s.get("students", [])]
     table = tabular("lrrrr", ["student", "$\\alpha$", "file (bytes)", "test error",
@@ -590,7 +591,7 @@ def distillation(results: Path, numbers: Numbers) -> dict[str, str]:
     helps = s.get("helps") or {}
     lower = [c for c, h in helps.items() if h.get("lower_test_error")]
     numbers.add("distHelpsAt",
-                ", ".join(f"[{c}, {2 * int(c)}]" for c in lower) if lower else "none of them",
+                ", ".join(f"{{[{c}, {2 * int(c)}]}}" for c in lower) if lower else "none of them",
                 f"{src}: helps.CHANNELS.lower_test_error")
     numbers.add("distHelpsCount", f"{len(lower)} of {len(helps)}",
                 f"{src}: helps (count of lower_test_error)")

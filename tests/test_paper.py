@@ -45,7 +45,7 @@ LATEX_COMMANDS = set("""
 documentclass usepackage captionsetup renewcommand setcounter setlength graphicspath input
 newcommand url texttt mathrm title textbf author date begin end maketitle section subsection
 paragraph label ref eqref cite citep citet emph code bits summary records centering small
-footnotesize caption includegraphics hfill linewidth log sum mid mathcal beta theta delta
+footnotesize caption includegraphics hfill linewidth log sum mid mathcal beta alpha theta delta
 big bigl bigr hat le ln frac mathbb mathrm mathbb FloatBarrier bibliographystyle bibliography
 topfraction bottomfraction textfraction floatpagefraction bibfont bibsep quad times psi tau
 footnote
