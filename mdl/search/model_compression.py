@@ -18,6 +18,7 @@ This is what ``mdl compress-model`` runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -139,7 +140,8 @@ def compress_model(
             eval_every=settings["epochs"],
             progress=progress,
         )
-        name = json.dumps(config, sort_keys=True).encode().hex()[:24]
+        # one file per configuration: a digest of its JSON (distinct configurations, names)
+        name = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
         path = out / "trials" / f"{name}.mdl"
         file_bytes = save_compressed(path, result.model, compressor, result.cstate)
         report = two_part(
