@@ -24,6 +24,7 @@ ALLOWED_LITERALS = {
     "LeNet-5": "an architecture's name",
     "CIFAR-10": "a data set's name",
     "Dyck-1": "a language's name",
+    "MNIST-1D": "a data set's name",
     "float32": "a number format's name",
     "float64": "a number format's name",
     "bzip2": "a compressor's name",
