@@ -116,6 +116,7 @@ def learned_bit_width(
         delta, _, _ = grid(w, state, hard=False)
         return w + delta * jax.random.uniform(key, w.shape, minval=-0.5, maxval=0.5)
 
+    @jax.jit
     def hard_weights(w, state):
         delta, half, _ = grid(w, state, hard=True)
         return jnp.clip(jnp.round(w / delta), -half, half) * delta
@@ -131,7 +132,10 @@ def learned_bit_width(
     def finalize(w, state):
         w = jnp.asarray(w, jnp.float32)
         delta, half, widths = grid(w, state, hard=True)
-        symbols = np.asarray(jnp.clip(jnp.round(w / delta), -half, half)).astype(np.int64)
+        # the bins of hard()'s own compiled output (as the quantizer's finalize: recomputing
+        # round(w / delta) op by op can round an exact half bin the other way)
+        weights = np.asarray(hard_weights(w, state), np.float64)
+        symbols = np.rint(weights / np.asarray(delta, np.float64)).astype(np.int64)
         index = group_index(w.shape[-1], groups)
         first = [int(np.argmax(index == g)) for g in range(groups)]
         steps = np.asarray(delta, np.float32).reshape(-1, w.shape[-1])[0, first]
