@@ -86,6 +86,12 @@ class ConvNet(nnx.Module):
         self.head = nnx.Linear(features, num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        return self.layer_outputs(x)[-1]
+
+    def layer_outputs(self, x: jax.Array) -> list[jax.Array]:
+        """Every layer's output on ``x``, each flattened to ``[n, features]``: the (pooled)
+        input, each convolution block (after ReLU and max-pool), and the logits (what
+        `mdl.probe` probes)."""
         height, width = self.image_shape[:2]
         in_channels = self.image_shape[2] if len(self.image_shape) == 3 else 1
         pixels = height * width * in_channels
@@ -100,10 +106,13 @@ class ConvNet(nnx.Module):
         p = self.input_pool
         if p > 1:
             x = nnx.avg_pool(x, window_shape=(p, p), strides=(p, p))
+        outputs = [jnp.reshape(x, (*x.shape[:-3], -1))]
         for conv in self.convs:
             x = nnx.max_pool(jax.nn.relu(conv(x)), window_shape=(2, 2), strides=(2, 2))
+            outputs.append(jnp.reshape(x, (*x.shape[:-3], -1)))
         if self.global_pool:
             x = jnp.mean(x, axis=(-3, -2))
         else:
             x = jnp.reshape(x, (*x.shape[:-3], -1))
-        return self.head(x)
+        outputs.append(self.head(x))
+        return outputs

@@ -1,0 +1,114 @@
+"""MDL probing of a trained convnet's layers against the same network at random initialization.
+
+    python -m experiments.probing [--smoke] [--examples N] [--out DIR] [--data-root DIR]
+
+The network is the MNIST bound experiment's committed model
+(``experiments/results/mnist_bound/model.mdl``, a `mdl.models.ConvNet([8, 16], input_pool=2)`
+trained on its two-part code), decoded from its file; the random network is the same
+architecture at its seed-0 initialization. For each layer (`ConvNet.layer_outputs`: the pooled
+input, the two convolution blocks, the logits) and each network, `mdl.probe.probe_code` gives
+the online code length of
+
+* the **real task**: the digit, given the layer's features;
+* the **control task** (Hewitt and Liang 2019): a random label per input *type*. An image has
+  no type shared with other images, so each image is its own type and the control labels are
+  random: learnable only by memorizing, which an online code cannot do. Selectivity is the
+  control code minus the real one.
+
+The probed examples are the first ``--examples`` MNIST training images (never the test set;
+the trained network saw them, which is what probing a trained network's representation
+means). The probe is linear, trained on each block with Adam (settings in ``PROBE``, fixed in
+advance). ``summary.json``: ``layers`` (name -> network -> task -> ``bits``, ``ideal_bits``,
+``compression``), ``selectivity`` (name -> network -> control minus real, ideal bits).
+
+Voita and Titov, "Information-theoretic probing with minimum description length", EMNLP 2020.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from experiments.harness import experiment_parser, write_summary
+from mdl.compress import load_compressed
+from mdl.data import load
+from mdl.models import ConvNet
+from mdl.probe import control_labels, probe_code
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAINED = ROOT / "experiments" / "results" / "mnist_bound" / "model.mdl"
+LAYERS = ("input", "conv1", "conv2", "logits")
+PROBE = {"learning_rate": 1e-2, "max_epochs": 30, "min_steps": 50, "eval_every": 20, "patience": 5}
+
+
+def networks() -> dict[str, ConvNet]:
+    """The trained network (decoded from its committed file) and the same architecture at
+    its seed-0 initialization."""
+    random = ConvNet([8, 16], input_pool=2, image_shape=(28, 28), rngs=nnx.Rngs(0))
+    trained = load_compressed(
+        TRAINED, ConvNet([8, 16], input_pool=2, image_shape=(28, 28), rngs=nnx.Rngs(0))
+    )
+    return {"trained": trained, "random": random}
+
+
+def features(model: ConvNet, x: np.ndarray, chunk: int = 2000) -> list[np.ndarray]:
+    """Every layer's features on ``x``, computed in chunks."""
+    parts = [
+        model.layer_outputs(jnp.asarray(x[i : i + chunk], jnp.float32))
+        for i in range(0, len(x), chunk)
+    ]
+    return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(LAYERS))]
+
+
+def main(argv=None) -> dict:
+    start = time.perf_counter()
+    parser = experiment_parser(__doc__, "probing", smoke="600 images", data_root=True)
+    parser.add_argument("--examples", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    n = 600 if args.smoke else args.examples
+    data = load("mnist", root=args.data_root)
+    x, y = data.x_train[:n], data.y_train[:n]
+    control = control_labels(np.arange(n), 10, seed=0)  # each image its own type
+    tasks = {"real": y, "control": control}
+    layers, selectivity = {}, {}
+    for network, model in networks().items():
+        for name, feats in zip(LAYERS, features(model, x), strict=True):
+            for task, labels in tasks.items():
+                report = probe_code(feats, labels, num_classes=10, seed=0, **PROBE)
+                layers.setdefault(name, {}).setdefault(network, {})[task] = {
+                    "bits": report.total_bits,
+                    "ideal_bits": report.details["ideal_bits"],
+                    "compression": report.details["compression"],
+                }
+            row = layers[name][network]
+            selectivity.setdefault(name, {})[network] = (
+                row["control"]["ideal_bits"] - row["real"]["ideal_bits"]
+            )
+    summary = {
+        "examples": n,
+        "layers": layers,
+        "selectivity": selectivity,
+        "probe": PROBE,
+        "trained_model": str(TRAINED.relative_to(ROOT)),
+        "smoke": args.smoke,
+    }
+    write_summary(args.out, summary, start)
+    for name in LAYERS:
+        for network in ("trained", "random"):
+            row = layers[name][network]
+            print(
+                f"{name:7} {network:8} real {row['real']['ideal_bits']:9,.0f} bits  control "
+                f"{row['control']['ideal_bits']:9,.0f}  "
+                f"selectivity {selectivity[name][network]:9,.0f}"
+            )
+    print(json.dumps({"selectivity": selectivity}))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
