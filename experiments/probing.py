@@ -65,6 +65,36 @@ def features(model: ConvNet, x: np.ndarray, chunk: int = 2000) -> list[np.ndarra
     return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(LAYERS))]
 
 
+def probing_table(summary: dict) -> str:
+    """experiments/probing.md: per layer and network, the online codes (ideal bits) of the
+    digit and of the control task, their difference and the digit's compression."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for name in LAYERS:
+        for network in ("trained", "random"):
+            row = summary["layers"][name][network]
+            rows.append(
+                [
+                    name,
+                    network,
+                    f"{row['real']['ideal_bits']:,.0f}",
+                    f"{row['real']['compression']:.2f}",
+                    f"{row['control']['ideal_bits']:,.0f}",
+                    f"{summary['selectivity'][name][network]:,.0f}",
+                ]
+            )
+    header = [
+        "layer",
+        "network",
+        "digit: online code (bits)",
+        "compression",
+        "control: online code (bits)",
+        "selectivity (bits)",
+    ]
+    return markdown_table(header, rows)
+
+
 def main(argv=None) -> dict:
     start = time.perf_counter()
     parser = experiment_parser(__doc__, "probing", smoke="600 images", data_root=True)

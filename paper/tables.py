@@ -598,9 +598,35 @@ def distillation(results: Path, numbers: Numbers) -> dict[str, str]:
     return {"distillation.tex": table}
 
 
+def probing(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "probing"
+    s, src = load(results, name), source(name)
+    if not s:
+        return {}  # no committed run yet: no table, no macros
+    body, mids = [], []
+    for layer, networks in s["layers"].items():
+        mids.append(len(body))
+        for network in ("trained", "random"):
+            row = networks[network]
+            body.append([layer, network, integer(row["real"]["ideal_bits"]),
+                         decimal(2)(row["real"]["compression"]),
+                         integer(row["control"]["ideal_bits"]),
+                         integer(s["selectivity"][layer][network])])
+    table = tabular("llrrrr", ["layer", "network", "digit (bits)", "compression",
+                               "control (bits)", "selectivity"], body,
+                    f"{src} (keys: layers.LAYER.NETWORK.real/control.ideal_bits, "
+                    ".real.compression; selectivity.LAYER.NETWORK)", mids=mids[1:])
+    numbers.value("probeExamples", s, src, "examples")
+    for layer, macro in (("conv2", "ConvTwo"), ("logits", "Logits")):
+        for network, tag in (("trained", "Trained"), ("random", "Random")):
+            numbers.value(f"probe{macro}{tag}", s, src,
+                          f"layers.{layer}.{network}.real.ideal_bits")
+    return {"probing.tex": table}
+
+
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
                generalization_measures, text_compression, formal_languages, grokking, sweeps,
-               model_selection, distillation]
+               model_selection, distillation, probing]
 
 
 def write_tables(out: str | Path, results: str | Path = RESULTS) -> list[Path]:
