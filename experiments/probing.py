@@ -158,6 +158,36 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
     }
 
 
+def char_table(summary: dict) -> str:
+    """experiments/probing.md: the character model's layers, as `probing_table` does."""
+    from experiments.pages import markdown_table
+
+    part = summary["char_model"]
+    rows = []
+    for name in CHAR_LAYERS:
+        for network in ("trained", "random"):
+            row = part["layers"][name][network]
+            rows.append(
+                [
+                    name,
+                    network,
+                    f"{row['real']['ideal_bits']:,.0f}",
+                    f"{row['real']['compression']:.2f}",
+                    f"{row['control']['ideal_bits']:,.0f}",
+                    f"{part['selectivity'][name][network]:,.0f}",
+                ]
+            )
+    header = [
+        "layer",
+        "network",
+        "next is a space: online code (bits)",
+        "compression",
+        "control: online code (bits)",
+        "selectivity (bits)",
+    ]
+    return markdown_table(header, rows)
+
+
 def main(argv=None) -> dict:
     start = time.perf_counter()
     parser = experiment_parser(__doc__, "probing", smoke="600 images", data_root=True)

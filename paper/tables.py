@@ -616,12 +616,27 @@ def probing(results: Path, numbers: Numbers) -> dict[str, str]:
                                "control (bits)", "selectivity"], body,
                     f"{src} (keys: layers.LAYER.NETWORK.real/control.ideal_bits, "
                     ".real.compression; selectivity.LAYER.NETWORK)", mids=mids[1:])
+    char = s.get("char_model", {})
+    char_body = []
+    for layer, networks in char.get("layers", {}).items():
+        for network in ("trained", "random"):
+            row = networks[network]
+            char_body.append([layer, network, integer(row["real"]["ideal_bits"]),
+                              integer(row["control"]["ideal_bits"]),
+                              integer(char["selectivity"][layer][network])])
+    char_table = tabular("llrrr", ["layer", "network", "next is a space (bits)",
+                                   "control (bits)", "selectivity"], char_body,
+                         f"{src} (keys: char_model.layers.LAYER.NETWORK.real/control.ideal_bits, "
+                         "char_model.selectivity)")
+    for network, tag in (("trained", "Trained"), ("random", "Random")):
+        numbers.value(f"probeGru{tag}", s, src, f"char_model.layers.gru.{network}.real.ideal_bits")
+    numbers.value("probeCharSymbols", s, src, "char_model.symbols")
     numbers.value("probeExamples", s, src, "examples")
     for layer, macro in (("conv2", "ConvTwo"), ("logits", "Logits")):
         for network, tag in (("trained", "Trained"), ("random", "Random")):
             numbers.value(f"probe{macro}{tag}", s, src,
                           f"layers.{layer}.{network}.real.ideal_bits")
-    return {"probing.tex": table}
+    return {"probing.tex": table, "probing_char.tex": char_table}
 
 
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
