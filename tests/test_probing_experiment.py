@@ -6,10 +6,13 @@ one (selectivity > 0)."""
 import pytest
 
 
-def test_trained_layers_code_the_digit_shorter_and_control_tasks_longer(tmp_path, mnist_dir):
+def test_trained_layers_code_the_digit_shorter_and_control_tasks_longer(
+    tmp_path, mnist_dir, kjv_path
+):
     from experiments.probing import LAYERS, main
 
-    summary = main(["--smoke", "--data-root", str(mnist_dir), "--out", str(tmp_path)])
+    argv = ["--smoke", "--data-root", str(mnist_dir), "--text", str(kjv_path)]
+    summary = main([*argv, "--out", str(tmp_path)])
     layers = summary["layers"]
     input_codes = [layers["input"][net]["real"]["ideal_bits"] for net in ("trained", "random")]
     assert input_codes[0] == pytest.approx(input_codes[1])  # the same pixels, the same code
