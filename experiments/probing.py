@@ -1,6 +1,12 @@
-"""MDL probing of a trained convnet's layers against the same network at random initialization.
+"""MDL probing of a trained convnet's and a character model's layers, against the same
+networks at random initialization.
 
-    python -m experiments.probing [--smoke] [--examples N] [--out DIR] [--data-root DIR]
+    python -m experiments.probing [--smoke] [--examples N] [--text PATH] [--out DIR]
+        [--data-root DIR]
+
+The character-model part (`probe_char_model`): a `CharRNN` trained on the start of the King
+James Bible (``TEXT``) and probed, at each position of held-out windows, for "the next
+character is a space", with a random label per current character as its control.
 
 The network is the MNIST bound experiment's committed model
 (``experiments/results/mnist_bound/model.mdl``, a `mdl.models.ConvNet([8, 16], input_pool=2)`
@@ -19,7 +25,9 @@ The probed examples are the first ``--examples`` MNIST training images (never th
 the trained network saw them, which is what probing a trained network's representation
 means). The probe is linear, trained on each block with Adam (settings in ``PROBE``, fixed in
 advance). ``summary.json``: ``layers`` (name -> network -> task -> ``bits``, ``ideal_bits``,
-``compression``), ``selectivity`` (name -> network -> control minus real, ideal bits).
+``compression``), ``selectivity`` (name -> network -> control minus real, ideal bits), and
+``char_model`` (the same for the character model, with ``symbols``, ``positions`` and
+``space_share``).
 
 Voita and Titov, "Information-theoretic probing with minimum description length", EMNLP 2020.
 """
