@@ -604,7 +604,9 @@ def probing(results: Path, numbers: Numbers) -> dict[str, str]:
     if not s:
         return {}  # no committed run yet: no table, no macros
     body, mids = [], []
-    for layer, networks in s["layers"].items():
+    order = ("input", "conv1", "conv2", "logits")  # the network's order, not the JSON's
+    for layer in sorted(s["layers"], key=lambda name: (order + (name,)).index(name)):
+        networks = s["layers"][layer]
         mids.append(len(body))
         for network in ("trained", "random"):
             row = networks[network]
@@ -618,7 +620,8 @@ def probing(results: Path, numbers: Numbers) -> dict[str, str]:
                     ".real.compression; selectivity.LAYER.NETWORK)", mids=mids[1:])
     char = s.get("char_model", {})
     char_body = []
-    for layer, networks in char.get("layers", {}).items():
+    for layer in sorted(char.get("layers", {}), key=lambda name: name != "embedding"):
+        networks = char["layers"][layer]
         for network in ("trained", "random"):
             row = networks[network]
             char_body.append([layer, network, integer(row["real"]["ideal_bits"]),
