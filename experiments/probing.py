@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -46,7 +45,7 @@ from flax import nnx
 
 from experiments.harness import experiment_parser, write_summary
 from mdl.compress import load_compressed
-from mdl.data import load
+from mdl.data import load, without_test
 from mdl.models import CharRNN, ConvNet
 from mdl.probe import control_labels, probe_code
 from mdl.train import fit
@@ -80,15 +79,15 @@ def features(model: ConvNet, x: np.ndarray, chunk: int = 2000) -> list[np.ndarra
     return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(LAYERS))]
 
 
-def probing_table(summary: dict) -> str:
-    """experiments/probing.md: per layer and network, the online codes (ideal bits) of the
-    digit and of the control task, their difference and the digit's compression."""
+def _layers_table(part: dict, names, property_name: str) -> str:
+    """Per layer and network: the online codes (ideal bits) of the property and of the
+    control task, their difference and the property's compression."""
     from experiments.pages import markdown_table
 
     rows = []
-    for name in LAYERS:
+    for name in names:
         for network in ("trained", "random"):
-            row = summary["layers"][name][network]
+            row = part["layers"][name][network]
             rows.append(
                 [
                     name,
@@ -96,18 +95,46 @@ def probing_table(summary: dict) -> str:
                     f"{row['real']['ideal_bits']:,.0f}",
                     f"{row['real']['compression']:.2f}",
                     f"{row['control']['ideal_bits']:,.0f}",
-                    f"{summary['selectivity'][name][network]:,.0f}",
+                    f"{part['selectivity'][name][network]:,.0f}",
                 ]
             )
     header = [
         "layer",
         "network",
-        "digit: online code (bits)",
+        f"{property_name}: online code (bits)",
         "compression",
         "control: online code (bits)",
         "selectivity (bits)",
     ]
     return markdown_table(header, rows)
+
+
+def probing_table(summary: dict) -> str:
+    """experiments/probing.md: the convnet's layers, for the digit."""
+    return _layers_table(summary, LAYERS, "digit")
+
+
+def probe_layers(features_of: dict, names, tasks: dict, num_classes: int):
+    """``(layers, selectivity)``: for each network (``features_of``: network -> its layers'
+    features, in the order of ``names``), each layer and each task (``tasks``: ``"real"`` and
+    ``"control"`` -> labels), the probe's online code; selectivity is control minus real, in
+    ideal bits."""
+    layers, selectivity = {}, {}
+    for network, feature_list in features_of.items():
+        for name, feats in zip(names, feature_list, strict=True):
+            row = {}
+            for task, labels in tasks.items():
+                report = probe_code(feats, labels, num_classes=num_classes, seed=0, **PROBE)
+                row[task] = {
+                    "bits": report.total_bits,
+                    "ideal_bits": report.details["ideal_bits"],
+                    "compression": report.details["compression"],
+                }
+            layers.setdefault(name, {})[network] = row
+            selectivity.setdefault(name, {})[network] = (
+                row["control"]["ideal_bits"] - row["real"]["ideal_bits"]
+            )
+    return layers, selectivity
 
 
 def char_model_layers(model: CharRNN, x: np.ndarray) -> list[np.ndarray]:
@@ -128,7 +155,7 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
     data = load("text", path=kjv, context=context, max_symbols=symbols)
     alphabet = data.extras["alphabet"]
     space = alphabet.index(" ")
-    train = replace(data, x_test=data.x_test[:0], y_test=data.y_test[:0])  # no test read
+    train = without_test(data)  # no test read
     trained = fit(
         CharRNN(data.num_classes, embed_dim=16, hidden=64, rngs=nnx.Rngs(0)),
         train,
@@ -142,21 +169,15 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
     y = data.extras["y_valid"][:windows]
     real = (y.reshape(-1) == space).astype(np.int32)
     control = control_labels(x.reshape(-1), 2, seed=0)
-    result, selectivity = {}, {}
-    for network, model in (("trained", trained), ("random", random)):
-        for name, feats in zip(CHAR_LAYERS, char_model_layers(model, x), strict=True):
-            row = {}
-            for task, labels in (("real", real), ("control", control)):
-                report = probe_code(feats, labels, num_classes=2, seed=0, **PROBE)
-                row[task] = {
-                    "bits": report.total_bits,
-                    "ideal_bits": report.details["ideal_bits"],
-                    "compression": report.details["compression"],
-                }
-            result.setdefault(name, {})[network] = row
-            selectivity.setdefault(name, {})[network] = (
-                row["control"]["ideal_bits"] - row["real"]["ideal_bits"]
-            )
+    result, selectivity = probe_layers(
+        {
+            network: char_model_layers(model, x)
+            for network, model in (("trained", trained), ("random", random))
+        },
+        CHAR_LAYERS,
+        {"real": real, "control": control},
+        num_classes=2,
+    )
     return {
         "symbols": symbols,
         "positions": int(real.size),
@@ -167,33 +188,8 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
 
 
 def char_table(summary: dict) -> str:
-    """experiments/probing.md: the character model's layers, as `probing_table` does."""
-    from experiments.pages import markdown_table
-
-    part = summary["char_model"]
-    rows = []
-    for name in CHAR_LAYERS:
-        for network in ("trained", "random"):
-            row = part["layers"][name][network]
-            rows.append(
-                [
-                    name,
-                    network,
-                    f"{row['real']['ideal_bits']:,.0f}",
-                    f"{row['real']['compression']:.2f}",
-                    f"{row['control']['ideal_bits']:,.0f}",
-                    f"{part['selectivity'][name][network]:,.0f}",
-                ]
-            )
-    header = [
-        "layer",
-        "network",
-        "next is a space: online code (bits)",
-        "compression",
-        "control: online code (bits)",
-        "selectivity (bits)",
-    ]
-    return markdown_table(header, rows)
+    """experiments/probing.md: the character model's layers, for the word boundary."""
+    return _layers_table(summary["char_model"], CHAR_LAYERS, "next is a space")
 
 
 def main(argv=None) -> dict:
@@ -206,21 +202,12 @@ def main(argv=None) -> dict:
     data = load("mnist", root=args.data_root)
     x, y = data.x_train[:n], data.y_train[:n]
     control = control_labels(np.arange(n), 10, seed=0)  # each image its own type
-    tasks = {"real": y, "control": control}
-    layers, selectivity = {}, {}
-    for network, model in networks().items():
-        for name, feats in zip(LAYERS, features(model, x), strict=True):
-            for task, labels in tasks.items():
-                report = probe_code(feats, labels, num_classes=10, seed=0, **PROBE)
-                layers.setdefault(name, {}).setdefault(network, {})[task] = {
-                    "bits": report.total_bits,
-                    "ideal_bits": report.details["ideal_bits"],
-                    "compression": report.details["compression"],
-                }
-            row = layers[name][network]
-            selectivity.setdefault(name, {})[network] = (
-                row["control"]["ideal_bits"] - row["real"]["ideal_bits"]
-            )
+    layers, selectivity = probe_layers(
+        {network: features(model, x) for network, model in networks().items()},
+        LAYERS,
+        {"real": y, "control": control},
+        num_classes=10,
+    )
     summary = {
         "char_model": probe_char_model(args.text, args.smoke),
         "examples": n,
