@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 
-from experiments.harness import experiment_parser, write_summary
+from experiments.harness import experiment_parser, smoke_subset, write_summary
 from mdl.data import load
 from mdl.search import Choice, Real, SearchSpace, compress_model
 
@@ -45,13 +44,7 @@ def main(argv=None) -> dict:
     data = load("mnist", root=args.data_root)
     space, trials, budget = None, args.trials, 60 * args.budget_minutes
     if args.smoke:
-        data = replace(
-            data,
-            x_train=data.x_train[:2000],
-            y_train=data.y_train[:2000],
-            x_test=data.x_test[:1000],
-            y_test=data.y_test[:1000],
-        )
+        data = smoke_subset(data)
         space = SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
         trials, budget = 2, None
     summary_path = args.out / "summary.json"

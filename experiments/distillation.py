@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import jax
 import optax
 from flax import nnx
 
-from experiments.harness import experiment_parser, write_summary
+from experiments.harness import experiment_parser, smoke_subset, write_summary
 from mdl.compress import load_compressed, quantizer, save_compressed
 from mdl.data import load, without_test
 from mdl.distill import distill
@@ -160,13 +159,7 @@ def main(argv=None) -> dict:
     data = load("mnist", root=args.data_root)
     teacher_epochs, student_epochs, channels = TEACHER_EPOCHS, STUDENT_EPOCHS, STUDENT_CHANNELS
     if args.smoke:
-        data = replace(
-            data,
-            x_train=data.x_train[:2000],
-            y_train=data.y_train[:2000],
-            x_test=data.x_test[:1000],
-            y_test=data.y_test[:1000],
-        )
+        data = smoke_subset(data)
         teacher_epochs, student_epochs, channels = 1, 1, (4, 2)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -29,6 +29,20 @@ def experiment_parser(doc: str, name: str, *, smoke: str, data_root: bool = Fals
     return parser
 
 
+def smoke_subset(data, train: int = 2_000, test: int = 1_000):
+    """``data`` cut to its first ``train`` training and ``test`` test examples: the size a
+    ``--smoke`` run of an MNIST experiment affords."""
+    from dataclasses import replace
+
+    return replace(
+        data,
+        x_train=data.x_train[:train],
+        y_train=data.y_train[:train],
+        x_test=data.x_test[:test],
+        y_test=data.y_test[:test],
+    )
+
+
 def _command() -> str:
     """How this process was started: ``python -m experiments.NAME ...`` for an experiment."""
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None

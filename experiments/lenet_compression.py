@@ -29,14 +29,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import jax
 import numpy as np
 import optax
 
-from experiments.harness import experiment_parser, write_summary
+from experiments.harness import experiment_parser, smoke_subset, write_summary
 from mdl.compress import load_compressed, quantizer, save_compressed, split_params
 from mdl.data import load, validation_split
 from mdl.inference import evaluate
@@ -245,13 +244,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     data = load("mnist", root=args.data_root)
     if args.smoke:
-        data = replace(
-            data,
-            x_train=data.x_train[:2000],
-            y_train=data.y_train[:2000],
-            x_test=data.x_test[:1000],
-            y_test=data.y_test[:1000],
-        )
+        data = smoke_subset(data)
     args.out.mkdir(parents=True, exist_ok=True)
     # Models run separately (--models) add to the summary instead of erasing the others.
     summary_path = args.out / "summary.json"
