@@ -110,9 +110,7 @@ class ConvNet(nnx.Module):
         for conv in self.convs:
             x = nnx.max_pool(jax.nn.relu(conv(x)), window_shape=(2, 2), strides=(2, 2))
             outputs.append(jnp.reshape(x, (*x.shape[:-3], -1)))
-        if self.global_pool:
-            x = jnp.mean(x, axis=(-3, -2))
-        else:
-            x = jnp.reshape(x, (*x.shape[:-3], -1))
+        # the head reads the last block's features, already flattened above
+        x = jnp.mean(x, axis=(-3, -2)) if self.global_pool else outputs[-1]
         outputs.append(self.head(x))
         return outputs
