@@ -21,7 +21,14 @@ kind byte  leaf           metadata after the kind byte                stream / f
                                                                       / the k kept values
 4          CodebookLeaf   K, K centroids, K counts                    indices under counts/n
                                                                       / -
+5          LowRankLeaf    rank r, then the bins of the left factor    both factors' bins / -
+                          [m, r] and of the right factor [r, n]
 =========  =============  ==========================================  =======================
+
+A low-rank leaf (a LoRA delta) decodes to the product of its factors computed exactly: the
+integer bins multiply in int64, and the float32 product is ``float32(K_a @ K_b) * (s_a *
+s_b)``, one correctly rounded multiply per entry, so any decoder gets the encoder's bits
+(a float matmul would round differently on different machines).
 
 "bins" is a step (float32), the bins' range as ``lo`` and ``alphabet = hi - lo + 1`` (varints)
 and the prior (`mdl.codec.meta.prior_bytes`); the bins are coded with the prior's pmf on
@@ -70,6 +77,26 @@ class CodebookLeaf(NamedTuple):
 
     index: np.ndarray  # int64, the tensor's shape, values in [0, K)
     centroids: np.ndarray  # float32 [K]
+
+
+class LowRankLeaf(NamedTuple):
+    """A tensor of shape ``shape`` as the product of two quantized factors: with
+    ``m = prod(shape[:-1])`` and ``n = shape[-1]``, ``left`` holds ``[m, r]`` bins and
+    ``right`` ``[r, n]`` bins, and the tensor is ``(k_left @ k_right) * (step_left *
+    step_right)`` reshaped, the integer product exact (module doc)."""
+
+    left: QuantizedLeaf
+    right: QuantizedLeaf
+    shape: tuple[int, ...]
+
+
+def low_rank_product(left_bins, right_bins, left_step, right_step, shape) -> np.ndarray:
+    """``float32(left_bins @ right_bins) * (left_step * right_step)`` reshaped to ``shape``:
+    the integer product in int64 (exact), then one float32 multiply per entry by the float32
+    product of the steps. The decoder's values, and `mdl.compress.lora`'s hard weights."""
+    product = np.asarray(left_bins, np.int64) @ np.asarray(right_bins, np.int64)
+    scale = np.float32(left_step) * np.float32(right_step)
+    return (product.astype(np.float32) * scale).reshape(shape)
 
 
 class GroupedLeaf(NamedTuple):
@@ -157,6 +184,8 @@ def read_leaf(cursor: meta.Cursor, shape: tuple, where: str) -> Plan:
 
 def leaf_shape(leaf) -> tuple[int, ...]:
     """The shape of the tensor a leaf describes."""
+    if isinstance(leaf, LowRankLeaf):
+        return tuple(leaf.shape)
     return np.shape(leaf[0])
 
 
@@ -374,6 +403,54 @@ def _read_codebook(cursor: meta.Cursor, shape: tuple, where: str) -> Plan:
     return Plan([(counts / count, count)] if count else [], 0, build)
 
 
+# --- LowRankLeaf: rank, then two factors' bins -------------------------------------------------
+
+
+def _matrix_sides(shape: tuple) -> tuple[int, int]:
+    """``(m, n)``: the tensor as an ``[m, n]`` matrix, ``n`` its last axis."""
+    return (math.prod(shape[:-1]), shape[-1]) if shape else (1, 1)
+
+
+def _encode_low_rank(leaf: LowRankLeaf, where: str) -> Encoded:
+    m, n = _matrix_sides(tuple(leaf.shape))
+    left = np.asarray(leaf.left.symbols, np.int64)
+    right = np.asarray(leaf.right.symbols, np.int64)
+    rank = left.shape[-1] if left.ndim == 2 else -1
+    if left.shape != (m, rank) or right.shape != (rank, n) or not 1 <= rank <= min(m, n):
+        raise ValueError(
+            f"{where}: a rank-r tensor of shape {tuple(leaf.shape)} needs factors [{m}, r] and "
+            f"[r, {n}] with 1 <= r <= {min(m, n)}; got {left.shape} and {right.shape}"
+        )
+    head_left, segment_left, _ = _encode_bins(
+        left.reshape(-1), leaf.left.step, leaf.left.prior, where
+    )
+    head_right, segment_right, _ = _encode_bins(
+        right.reshape(-1), leaf.right.step, leaf.right.prior, where
+    )
+    return Encoded(varints([rank]) + head_left + head_right, [segment_left, segment_right], b"")
+
+
+def _read_low_rank(cursor: meta.Cursor, shape: tuple, where: str) -> Plan:
+    m, n = _matrix_sides(shape)
+    if m * n == 0:
+        raise CodecError(f"{where}: a low-rank tensor cannot be empty (shape {shape})")
+    rank = cursor.count(f"the rank of {where}", 1, min(m, n))
+    sides = []
+    for rows, cols in ((m, rank), (rank, n)):
+        step, lo, alphabet, table, _ = _read_bins(cursor, rows * cols, where)
+        sides.append((rows, cols, step, lo, alphabet, table))
+
+    def build(parts, raw):
+        bins = []
+        for (rows, cols, _, lo, alphabet, _), symbols in zip(sides, parts, strict=True):
+            if symbols.size and symbols.max() >= alphabet:  # the escape entry is never coded
+                raise CodecError(f"{where}: decoded bins outside the declared range")
+            bins.append((symbols.astype(np.int64) + lo).reshape(rows, cols))
+        return low_rank_product(bins[0], bins[1], sides[0][2], sides[1][2], shape)
+
+    return Plan([(table, rows * cols) for rows, cols, _, _, _, table in sides], 0, build)
+
+
 # --- RawLeaf -------------------------------------------------------------------------------------
 
 
@@ -399,5 +476,6 @@ for _kind, _type, _encode, _read in (
     (2, GroupedLeaf, _encode_grouped, _read_grouped),
     (3, SparseLeaf, _encode_sparse, _read_sparse),
     (4, CodebookLeaf, _encode_codebook, _read_codebook),
+    (5, LowRankLeaf, _encode_low_rank, _read_low_rank),
 ):
     register(LeafCodec(_kind, _type, _with_kind(_kind, _encode), _read))

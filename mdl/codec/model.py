@@ -31,6 +31,7 @@ from mdl.codec.errors import CodecError
 from mdl.codec.leaves import (  # noqa: F401  (the leaf types are imported from here too)
     CodebookLeaf,
     GroupedLeaf,
+    LowRankLeaf,
     QuantizedLeaf,
     RawLeaf,
     SparseLeaf,

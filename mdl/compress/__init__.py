@@ -30,6 +30,7 @@ from mdl.compress.gaussian_posterior import (
     gaussian_posterior,
     optimal_prior_kl_bits,
 )
+from mdl.compress.low_rank import lora
 from mdl.compress.prune import (
     constant_sparsity,
     hard_concrete,
@@ -71,6 +72,7 @@ __all__ = [
     "leafwise",
     "leaves_with_paths",
     "load_compressed",
+    "lora",
     "magnitude",
     "make_optimizer",
     "map_leaves",

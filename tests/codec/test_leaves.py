@@ -15,6 +15,7 @@ from mdl.codec.container import varints
 from mdl.codec.leaves import (
     CodebookLeaf,
     GroupedLeaf,
+    LowRankLeaf,
     QuantizedLeaf,
     RawLeaf,
     SparseLeaf,
@@ -69,7 +70,16 @@ steps = st.floats(0.0009765625, 1, width=32).map(np.float32)
 
 @st.composite
 def leaves(draw):
-    kind = draw(st.sampled_from(["raw", "quantized", "grouped", "sparse", "codebook"]))
+    kind = draw(st.sampled_from(["raw", "quantized", "grouped", "sparse", "codebook", "low_rank"]))
+    if kind == "low_rank":
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6))
+        m, n = math.prod(shape[:-1]), shape[-1]
+        rank = draw(st.integers(1, min(m, n)))
+        sides = []
+        for side in ((m, rank), (rank, n)):
+            prior = draw(priors())
+            sides.append(QuantizedLeaf(bins(draw, side, prior), draw(steps), prior))
+        return LowRankLeaf(sides[0], sides[1], shape)
     shape = draw(shapes)
     if kind == "raw":
         return RawLeaf(draw(hnp.arrays(np.float32, shape, elements=f32)))
@@ -107,6 +117,10 @@ def dense(leaf) -> np.ndarray:
         return leaf.symbols.astype(np.float32) * leaf.step
     if isinstance(leaf, CodebookLeaf):
         return leaf.centroids[leaf.index]
+    if isinstance(leaf, LowRankLeaf):  # the integer product is exact in float64 here
+        scale = float(np.float32(leaf.left.step) * np.float32(leaf.right.step))
+        product = leaf.left.symbols.astype(np.float64) @ leaf.right.symbols.astype(np.float64)
+        return (product * scale).astype(np.float32).reshape(leaf.shape)
     out = np.zeros(leaf.symbols.shape, np.float32)
     for (start, stop), step in zip(
         group_bounds(leaf.symbols.shape[-1], len(leaf.steps)), leaf.steps, strict=True
@@ -128,6 +142,8 @@ def information_bits(leaf) -> float:
     """What the leaf's coded symbols cost in theory (its rate, without side information)."""
     if isinstance(leaf, QuantizedLeaf):
         return prior_bits(leaf.prior, leaf.symbols)
+    if isinstance(leaf, LowRankLeaf):
+        return information_bits(leaf.left) + information_bits(leaf.right)
     if isinstance(leaf, GroupedLeaf):
         bounds = group_bounds(leaf.symbols.shape[-1], len(leaf.steps))
         return sum(
@@ -166,7 +182,7 @@ def test_every_leaf_type_round_trips_in_both_formats(tensors):
     # state and sentinel (and the 24-bit probability floor for very unlikely bins).
     coded = 8 * len(container.unpack(compact, "MODC").get("RANS", b""))
     ideal = sum(information_bits(leaf) for leaf in tensors)
-    assert coded <= 1.001 * ideal + 96 + 1e-3 * sum(np.size(leaf[0]) for leaf in tensors)
+    assert coded <= 1.001 * ideal + 96 + 1e-3 * sum(math.prod(leaf_shape(leaf)) for leaf in tensors)
 
 
 @settings(max_examples=20, deadline=None)
