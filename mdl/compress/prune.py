@@ -48,8 +48,11 @@ _TINY = float(np.finfo(np.float32).tiny)
 
 def _flush_subnormal(w):
     """Subnormal values to exact zeros: XLA on CPU compares them as zero (flush-to-zero) while
-    numpy does not, so without this the count in bits() and the file's pattern could differ."""
-    return jnp.where(jnp.abs(w) >= _TINY, w, jnp.zeros_like(w))
+    numpy does not, so without this the count in bits() and the file's pattern could differ.
+    The gradient passes straight through: a ``where`` would give exact zeros (a sparse delta,
+    whose weights start at exactly zero) a zero gradient, and they could never grow."""
+    flushed = jnp.where(jnp.abs(w) >= _TINY, w, jnp.zeros_like(w))
+    return w + jax.lax.stop_gradient(flushed - w)
 
 
 def _sparse_bits(hard_w, expected_kept=None):

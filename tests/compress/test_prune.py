@@ -184,3 +184,19 @@ def test_bad_pruner_arguments_are_named():
         chain()
     with pytest.raises(ValueError, match="matches no parameter"):
         magnitude("nothing-here").init({"w": jnp.ones((2, 2))})
+
+
+def test_gates_pass_gradients_to_weights_at_exactly_zero():
+    """A sparse delta starts at exactly zero: the gated weights must still get the gradient
+    (the gate's value), or they could never grow. The old subnormal flush (a ``where``) gave
+    them none."""
+    gates = hard_concrete(lambda path, w: True)
+    zeros = {"w": jnp.zeros((4, 3))}
+    state = gates.init(zeros)
+    weights = jnp.arange(12.0).reshape(4, 3)
+    grad = jax.grad(lambda p: jnp.sum(gates.apply(p, state, jax.random.key(0))["w"] * weights))(
+        zeros
+    )["w"]
+    sampled = gates.apply({"w": jnp.ones((4, 3))}, state, jax.random.key(0))["w"]
+    assert np.allclose(grad, sampled * weights)  # d(g w)/dw = g, at w = 0 too
+    assert np.count_nonzero(grad) > 0
