@@ -1,0 +1,242 @@
+"""Adapting a convnet pretrained on MNIST digits 0-4 to digits 5-9, paying only for the change.
+
+    python -m experiments.adaptation [--smoke] [--out DIR] [--data-root DIR]
+
+A `mdl.models.ConvNet` (``ARCH``) is trained on the training images of digits 0-4 (float32:
+the reference, whose file the decoder has). It is then adapted to the training images of
+digits 5-9 by each delta of `mdl.adapt` (``DELTAS``): a new head only (the rest frozen at the
+reference), a quantized LoRA change of every kernel (biases by a quantized delta), a sparse
+delta (hard-concrete gates, then the quantizer) and a dense quantized delta. Each minimizes
+the two-part code given the reference (``beta = 1``: labels given the model + delta bits) and
+is written as a delta file, which is decoded for every figure. The comparison is the same
+architecture trained from scratch on digits 5-9 with the same quantizer at ``SCRATCH_BETAS``
+(its file is the whole model), so the scratch models trace a curve of test error against
+bits. A delta is scored against the scratch model at ``beta = 1`` (the two-part code): does it
+reach that model's test error, and with what fraction of its file bits?
+
+**Protocol.** Every setting (``ARCH``, ``REFERENCE``, ``DELTAS``, ``ADAPT``,
+``SCRATCH_BETAS``) was written down before the run; nothing is chosen, so no validation split
+is needed. Training reads the training split only (`mdl.data.without_test`); each model's
+test error on the 5-9 test images is measured once, after all training, from its decoded
+file. One seed (0).
+
+``summary.json``: ``reference`` (its error on the 0-4 test images), ``deltas`` (name ->
+``delta_bits``, ``file_bytes``, ``test_error``, ``train_error``, ``train_data_bits``,
+``two_part_bits``, ``seconds``), ``scratch`` (beta -> the same with ``file_bits``),
+``best`` (the delta with the fewest bits among those at or below the beta-1 scratch model's
+test error, and its ``bits_ratio`` to that model's file; null when none reaches it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from experiments.harness import experiment_parser, smoke_subset, write_summary
+from mdl.adapt import adapt
+from mdl.compress import (
+    chain,
+    decode_delta,
+    float32_baseline,
+    hard_concrete,
+    lora,
+    quantizer,
+    save_compressed,
+)
+from mdl.compress.files import (
+    decode_compressed,
+    encode_compressed,
+    load_compressed,
+    split_params,
+)
+from mdl.data import load, without_test
+from mdl.inference import evaluate
+from mdl.models import ConvNet
+from mdl.train import fit
+
+SOURCE, TARGET = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
+ARCH = {"channels": (16, 32), "input_pool": 2}
+REFERENCE = {"epochs": 10, "learning_rate": 3e-3}  # float32, Adam, cosine decay
+ADAPT = {"epochs": 10, "learning_rate": 3e-3, "beta": 1.0}
+SCRATCH_BETAS = (1.0, 3.0, 10.0)  # the quantizer on the whole model, ADAPT's other settings
+LORA_RANK = 4
+
+
+def deltas() -> dict:
+    """name -> (the delta's compressor, which parameters train)."""
+    everything = lambda path, w: True  # noqa: E731
+    return {
+        "head": (quantizer(everything), "head"),
+        "lora": (lora(LORA_RANK, "kernel"), "all"),
+        "sparse": (chain(hard_concrete(everything), quantizer(everything)), "all"),
+        "dense": (quantizer(everything), "all"),
+    }
+
+
+def classes(data, keep):
+    """``data`` restricted to the examples whose label is in ``keep`` (both splits)."""
+    train, test = np.isin(data.y_train, keep), np.isin(data.y_test, keep)
+    return replace(
+        data,
+        x_train=data.x_train[train],
+        y_train=data.y_train[train],
+        x_test=data.x_test[test],
+        y_test=data.y_test[test],
+    )
+
+
+def new_model(seed: int = 0) -> ConvNet:
+    return ConvNet(list(ARCH["channels"]), input_pool=ARCH["input_pool"], rngs=nnx.Rngs(seed))
+
+
+def cosine_adam(settings: dict, examples: int):
+    steps = settings["epochs"] * max(1, examples // 128)
+    return optax.adam(optax.cosine_decay_schedule(settings["learning_rate"], steps))
+
+
+def figures(model, data, split: str) -> tuple[float, float]:
+    """(data bits, error) of ``model`` on ``data``'s ``split``."""
+    graphdef, weights = split_params(model)
+    return evaluate(graphdef, weights, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"))
+
+
+def train_reference(source, epochs: int) -> tuple[bytes, float, float]:
+    """The float32 reference's file, trained on ``source``'s training split; and its test
+    error on ``source`` (digits 0-4: what it was trained for)."""
+    started = time.perf_counter()
+    result = fit(
+        new_model(),
+        without_test(source),
+        optimizer=cosine_adam({**REFERENCE, "epochs": epochs}, len(source.y_train)),
+        epochs=epochs,
+        key=jax.random.key(0),
+        progress=False,
+    )
+    plain = float32_baseline()
+    data = encode_compressed(result.model, plain, plain.init(result.params))
+    return data, figures(result.model, source, "test")[1], time.perf_counter() - started
+
+
+def main(argv=None) -> dict:
+    start = time.perf_counter()
+    parser = experiment_parser(__doc__, "adaptation", smoke="2,000 images, 1 epoch", data_root=True)
+    args = parser.parse_args(argv)
+    data = load("mnist", root=args.data_root)
+    source, target = classes(data, SOURCE), classes(data, TARGET)
+    epochs = dict(reference=REFERENCE["epochs"], adapt=ADAPT["epochs"])
+    if args.smoke:
+        source, target = smoke_subset(source), smoke_subset(target)
+        epochs = dict(reference=1, adapt=1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ref_file, ref_error, ref_seconds = train_reference(source, epochs["reference"])
+    (args.out / "reference.mdl").write_bytes(ref_file)
+    train_only = without_test(target)
+    summary = {
+        "source_classes": list(SOURCE),
+        "target_classes": list(TARGET),
+        "arch": {
+            "family": "convnet",
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()},
+        },
+        "settings": {"reference": REFERENCE, "adapt": ADAPT, "lora_rank": LORA_RANK},
+        "train_examples": {"source": len(source.y_train), "target": len(target.y_train)},
+        "test_examples": {"source": len(source.y_test), "target": len(target.y_test)},
+        "reference": {
+            "file_bytes": len(ref_file),
+            "source_test_error": ref_error,
+            "target_test_error": figures(decode_compressed(ref_file, new_model()), target, "test")[
+                1
+            ],
+            "seconds": ref_seconds,
+        },
+        "smoke": args.smoke,
+        "deltas": {},
+        "scratch": {},
+    }
+    for name, (inner, trainable) in deltas().items():
+        started = time.perf_counter()
+        result = adapt(
+            ref_file,
+            new_model(),
+            train_only,
+            inner,
+            trainable=trainable,
+            beta=ADAPT["beta"],
+            epochs=epochs["adapt"],
+            learning_rate=ADAPT["learning_rate"],
+            key=jax.random.key(0),
+        )
+        (args.out / f"delta_{name}.mdl").write_bytes(result.delta_file)
+        train_bits, train_error = figures(result.model, target, "train")
+        summary["deltas"][name] = {
+            "trainable": trainable,
+            "file_bytes": len(result.delta_file),
+            "delta_bits": 8.0 * len(result.delta_file),
+            "train_data_bits": train_bits,
+            "train_error": train_error,
+            "two_part_bits": train_bits + 8.0 * len(result.delta_file),
+            "seconds": time.perf_counter() - started,
+        }
+        write_summary(args.out, summary, start)
+    for beta in SCRATCH_BETAS:
+        started = time.perf_counter()
+        compressor = quantizer(lambda path, w: True)
+        result = fit(
+            new_model(),
+            train_only,
+            compressor=compressor,
+            optimizer=cosine_adam({**ADAPT, "epochs": epochs["adapt"]}, len(target.y_train)),
+            epochs=epochs["adapt"],
+            beta=beta,
+            key=jax.random.key(0),
+            progress=False,
+        )
+        path = args.out / f"scratch_beta{beta:g}.mdl"
+        file_bytes = save_compressed(path, result.model, compressor, result.cstate, compact=True)
+        decoded = load_compressed(path, new_model())
+        train_bits, train_error = figures(decoded, target, "train")
+        summary["scratch"][f"{beta:g}"] = {
+            "file_bytes": file_bytes,
+            "file_bits": 8.0 * file_bytes,
+            "train_data_bits": train_bits,
+            "train_error": train_error,
+            "two_part_bits": train_bits + 8.0 * file_bytes,
+            "seconds": time.perf_counter() - started,
+        }
+        write_summary(args.out, summary, start)
+    # The test set, read once per model, after all training; nothing is chosen by it.
+    for name in summary["deltas"]:
+        model = decode_delta((args.out / f"delta_{name}.mdl").read_bytes(), ref_file, new_model())
+        summary["deltas"][name]["test_error"] = figures(model, target, "test")[1]
+    for beta in summary["scratch"]:
+        model = load_compressed(args.out / f"scratch_beta{beta}.mdl", new_model())
+        summary["scratch"][beta]["test_error"] = figures(model, target, "test")[1]
+    summary["best"] = best_delta(summary)
+    write_summary(args.out, summary, start)
+    print(json.dumps({k: summary[k] for k in ("reference", "deltas", "scratch", "best")}, indent=1))
+    return summary
+
+
+def best_delta(summary: dict) -> dict | None:
+    """The delta with the fewest bits among those whose test error is at or below the
+    beta-1 scratch model's, with its bits as a fraction of that model's file bits."""
+    scratch = summary["scratch"]["1"]
+    reaching = [
+        (row["delta_bits"], name)
+        for name, row in summary["deltas"].items()
+        if row["test_error"] <= scratch["test_error"]
+    ]
+    if not reaching:
+        return None
+    bits, name = min(reaching)
+    return {"delta": name, "delta_bits": bits, "bits_ratio": bits / scratch["file_bits"]}
+
+
+if __name__ == "__main__":
+    main()
