@@ -33,6 +33,7 @@ API_PAGES: dict[str, tuple[str, ...]] = {
     "api/estimators.md": ("mdl.estimators",),
     "api/train.md": ("mdl.train", "mdl.inference", "mdl.distill"),
     "api/probe.md": ("mdl.probe",),
+    "api/adapt.md": ("mdl.adapt",),
     "api/sweep.md": ("mdl.sweep",),
     "api/search.md": ("mdl.search",),
     "api/textcode.md": ("mdl.textcode",),

@@ -98,6 +98,28 @@ def error_of(model, x, y) -> float:
     return evaluate(graphdef, weights, x, y)[1]
 
 
+def candidates_table(summary: dict) -> str:
+    """experiments/transfer_bound.md: every configuration's code and bound on the sample, the
+    chosen one in bold."""
+    from experiments.pages import markdown_table
+
+    rows = []
+    for c in summary["candidates"]:
+        bold = "**" if c["configuration"] == summary["configuration"] else ""
+        rows.append(
+            [
+                f"{bold}{c['configuration']}{bold}",
+                f"{c['file_bytes']:,}",
+                f"{c['code_bits']:,.1f}",
+                f"{100 * c['train_error']:.2f}%",
+                f"{bold}{100 * c['error_bound']:.2f}%{bold}",
+                f"{c['seconds']:.0f}",
+            ]
+        )
+    header = ["configuration", "delta file (bytes)", "code L (bits)", "train error", "bound", "s"]
+    return markdown_table(header, rows)
+
+
 def main(argv=None) -> dict:
     start = time.perf_counter()
     parser = experiment_parser(

@@ -642,9 +642,33 @@ def probing(results: Path, numbers: Numbers) -> dict[str, str]:
     return {"probing.tex": table, "probing_char.tex": char_table}
 
 
+def transfer_bound(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "transfer_bound"
+    s, src = load(results, name), source(name)
+    if not s:
+        return {}  # no committed run yet: no table, no macros
+    body = [[c["configuration"], integer(c["file_bytes"]), decimal(1)(c["code_bits"]),
+             percent()(c["train_error"]), percent()(c["error_bound"])]
+            for c in s.get("candidates", [])]
+    table = tabular("lrrrr", ["configuration", "delta file (bytes)", "code $L$ (bits)",
+                              "train error", "bound (kl)"], body,
+                    f"{src} (keys: candidates[].configuration, .file_bytes, .code_bits, "
+                    ".train_error, .error_bound)")
+    numbers.value("tbM", s, src, "m")
+    numbers.value("tbReferenceExamples", s, src, "reference_examples")
+    numbers.value("tbConfigurations", s, src, "configurations_charged")
+    numbers.value("tbBound", s, src, "error_bound", percent(2))
+    numbers.value("tbHoeffding", s, src, "error_bound_hoeffding", percent(2))
+    numbers.value("tbTrainError", s, src, "train_error", percent())
+    numbers.value("tbTestError", s, src, "test_error", percent())
+    numbers.value("tbCodeBits", s, src, "code_bits", decimal(1))
+    numbers.add("tbChosen", str(s.get("configuration", MISSING)), f"{src}: configuration")
+    return {"transfer_bound.tex": table}
+
+
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
                generalization_measures, text_compression, formal_languages, grokking, sweeps,
-               model_selection, distillation, probing]
+               model_selection, distillation, probing, transfer_bound]
 
 
 def write_tables(out: str | Path, results: str | Path = RESULTS) -> list[Path]:
