@@ -32,7 +32,14 @@ from flax import nnx
 
 from mdl.bounds import occam_bound
 from mdl.codes.data_codes import categorical
-from mdl.compress import load_compressed, quantizer, save_compressed
+from mdl.compress import (
+    Compressor,
+    chain,
+    hard_concrete,
+    load_compressed,
+    quantizer,
+    save_compressed,
+)
 from mdl.data import Dataset, without_test
 from mdl.estimators import two_part
 from mdl.inference import check_data_code_fits, evaluate
@@ -54,6 +61,47 @@ FAMILIES: dict[str, Callable[[Dataset, int], object]] = {
     ),
 }
 """Model families by name: ``(data, seed) -> fresh model``."""
+
+
+def _every_leaf(path, leaf) -> bool:
+    return True
+
+
+COMPRESSORS: dict[str, Callable[[str], Compressor]] = {
+    "quantizer": lambda prior: quantizer(_every_leaf, prior=prior),
+    "pruned": lambda prior: chain(hard_concrete(), quantizer(_every_leaf, prior=prior)),
+    "filter_pruned": lambda prior: chain(
+        hard_concrete(r"conv.*kernel", structured=True), quantizer(_every_leaf, prior=prior)
+    ),
+}
+"""Compressors a search space's ``compressor`` dimension may name: ``prior -> Compressor``.
+Every tensor is quantized (with the ``prior`` dimension's prior); ``pruned`` first gates every
+weight matrix and kernel (hard-concrete L0), ``filter_pruned`` whole output channels of the
+convolution kernels (so it fits only families with kernels whose path holds ``conv``)."""
+
+
+def check_compressors_fit(space: SearchSpace, model) -> None:
+    """Refuse, before any training, a ``compressor`` choice that is unknown or does not fit
+    ``model`` (its ``init`` fails on the model's parameters: a selection that matches no
+    tensor, structured gates on tensors without an output axis...)."""
+    dimension = next((d for d in space.dimensions if d.name == "compressor"), None)
+    if dimension is None:
+        return
+    if not isinstance(dimension, Choice):
+        raise ValueError(f"the compressor dimension must be a Choice of names; got {dimension}")
+    _, params = split_params(model)
+    for name in dimension.options:
+        if name not in COMPRESSORS:
+            raise ValueError(
+                f"search space: compressor {name!r} is unknown; known: {', '.join(COMPRESSORS)}"
+            )
+        try:
+            COMPRESSORS[name]("spike_laplace").init(params)
+        except ValueError as error:
+            raise ValueError(
+                f"search space: compressor {name!r} does not fit the model "
+                f"({type(model).__name__}): {error}"
+            ) from error
 
 
 def default_space() -> SearchSpace:
@@ -93,7 +141,8 @@ def compress_model(
       trials: configurations to evaluate at most.
       budget_seconds: stop proposing after this long (None: no limit).
       space: the search space; its dimensions must be among ``beta``, ``epochs``,
-        ``learning_rate`` and ``prior`` (default `default_space`).
+        ``learning_rate``, ``prior`` and ``compressor`` (a `Choice` of ``COMPRESSORS`` names;
+        default `default_space`).
       batch_size: minibatch size of every trial.
       seed: model initialization, batch order and the sampler's seed.
       delta: the bound's confidence parameter.
@@ -105,13 +154,14 @@ def compress_model(
       ``search_bits``, ``error_bound``, ``parameters`` and every trial's figures.
 
     Raises:
-      ValueError: for an unknown family, a space with other dimensions, or a model whose
-        outputs do not fit the data's labels; before any training.
+      ValueError: for an unknown family, a space with other dimensions, a compressor choice
+        that is unknown or does not fit the family's model, or a model whose outputs do not fit
+        the data's labels; before any training.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     space = space or default_space()
-    allowed = {"beta", "epochs", "learning_rate", "prior"}
+    allowed = {"beta", "epochs", "learning_rate", "prior", "compressor"}
     names = {d.name for d in space.dimensions}
     if not names <= allowed:
         raise ValueError(f"space dimensions must be among {sorted(allowed)}; got {sorted(names)}")
@@ -119,13 +169,20 @@ def compress_model(
     (out / "trials").mkdir(parents=True, exist_ok=True)
     train = without_test(data)
     check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
+    check_compressors_fit(space, FAMILIES[family](data, seed))
     started = time.perf_counter()
-    defaults = {"beta": 1.0, "epochs": 10, "learning_rate": 1e-3, "prior": "spike_laplace"}
+    defaults = {
+        "beta": 1.0,
+        "epochs": 10,
+        "learning_rate": 1e-3,
+        "prior": "spike_laplace",
+        "compressor": "quantizer",
+    }
 
     def objective(config: dict) -> dict:
         settings = {**defaults, **config}
         model = FAMILIES[family](data, seed)
-        compressor = quantizer(lambda path, leaf: True, prior=settings["prior"])
+        compressor = COMPRESSORS[settings["compressor"]](settings["prior"])
         steps = settings["epochs"] * max(1, len(train.y_train) // batch_size)
         result = fit(
             model,

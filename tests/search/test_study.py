@@ -185,4 +185,29 @@ def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path
     space = SearchSpace([Choice("width", (8, 16))])
     with pytest.raises(ValueError, match="space dimensions must be among"):
         compress_model("mlp", data, out=tmp_path, space=space)
+    # filter pruning gates convolution kernels: an MLP has none
+    space = SearchSpace([Choice("compressor", ("quantizer", "filter_pruned"))])
+    with pytest.raises(ValueError, match="'filter_pruned' does not fit the model .MLP.*matches no"):
+        compress_model("mlp", data, out=tmp_path, space=space)
+    with pytest.raises(ValueError, match="compressor 'zip' is unknown"):
+        compress_model(
+            "mlp", data, out=tmp_path, space=SearchSpace([Choice("compressor", ("zip",))])
+        )
     assert not (tmp_path / "search.journal").exists()
+
+
+def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
+    """The compressor dimension reaches training: the winner's configuration names the pruned
+    compressor, and its file decodes to the reported training error."""
+    from mdl.compress import load_compressed
+    from mdl.data import load
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+    from mdl.search import compress_model
+
+    data = load("digits")
+    space = SearchSpace([Choice("compressor", ("pruned",)), Choice("epochs", (2,))])
+    summary = compress_model("mlp", data, out=tmp_path, space=space, trials=1)
+    assert summary["config"] == {"compressor": "pruned", "epochs": 2}
+    graphdef, weights = split_params(load_compressed(tmp_path / "model.mdl"))
+    assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
