@@ -256,6 +256,45 @@ def few(data, n: int):
     return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
 
 
+def results_table(summary: dict, arm: str) -> str:
+    """experiments/adaptation.md: one arm's deltas and scratch models, bits and errors."""
+    from experiments.pages import markdown_table
+
+    runs = summary["arms"][arm]
+    scratch_bits = runs["scratch"]["1"]["file_bits"]
+    rows = [
+        [
+            f"{name} delta",
+            f"{row['delta_bits']:,.0f}",
+            f"{row['delta_bits'] / scratch_bits:.2f}",
+            f"{100 * row['train_error']:.2f}%",
+            f"{100 * row['test_error']:.2f}%",
+            f"{row['two_part_bits']:,.0f}",
+        ]
+        for name, row in runs["deltas"].items()
+    ]
+    rows += [
+        [
+            f"scratch, beta {beta}",
+            f"{row['file_bits']:,.0f}",
+            f"{row['file_bits'] / scratch_bits:.2f}",
+            f"{100 * row['train_error']:.2f}%",
+            f"{100 * row['test_error']:.2f}%",
+            f"{row['two_part_bits']:,.0f}",
+        ]
+        for beta, row in runs["scratch"].items()
+    ]
+    header = [
+        "model",
+        "file bits",
+        "/ scratch (beta 1)",
+        "train error",
+        "test error",
+        "two-part bits",
+    ]
+    return markdown_table(header, rows)
+
+
 def best_delta(summary: dict) -> dict | None:
     """The delta with the fewest bits among those whose test error is at or below the
     beta-1 scratch model's, with its bits as a fraction of that model's file bits."""

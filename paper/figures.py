@@ -220,6 +220,41 @@ def kjv_char_rnn(results: Path, path: Path) -> Path:
     return _sweep_curve(results, "kjv_char_rnn", path)
 
 
+def adaptation(results: Path, path: Path) -> Path:
+    """Test error against file bits on the target digits, for each delta of a reference
+    trained on the source digits and for the same network from scratch at three betas; one
+    panel per arm."""
+    plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    summary = _summary(results, "adaptation")
+    arms = [(arm, f"{summary['arms'][arm]['train_examples']:,} target images")
+            for arm in ("all", "small")]
+    markers = {"head": "s", "lora": "^", "sparse": "D", "dense": "o"}
+    with plt.rc_context(PRINT):
+        fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.4), constrained_layout=True)
+        for ax, (arm, title) in zip(axes, arms, strict=True):
+            runs = summary["arms"][arm]
+            scratch = sorted(runs["scratch"].values(), key=lambda row: row["file_bits"])
+            ax.plot([r["file_bits"] for r in scratch], [100 * r["test_error"] for r in scratch],
+                    "k--", marker="x", label="scratch (beta 10, 3, 1)")
+            for name, row in runs["deltas"].items():
+                ax.plot(row["delta_bits"], 100 * row["test_error"], markers[name],
+                        label=f"{name} delta")
+            ax.set_xlabel("file bits (delta, or whole model)")
+            ax.set_ylabel("test error on the target digits (%)")
+            ax.set_yscale("log")
+            # plain percentages at round values, no 3x10^0 labels
+            ax.yaxis.set_major_locator(FixedLocator([1, 1.5, 2, 3, 5, 7, 10, 20, 50, 100]))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_title(title)
+        axes[0].legend(frameon=False)
+        fig.savefig(path)
+        plt.close(fig)
+    return path
+
+
 FIGURES = {
     "formal_languages": formal_languages,
     "grokking": grokking,
@@ -227,6 +262,7 @@ FIGURES = {
     "generalization_measures": generalization_measures,
     "label_noise": label_noise,
     "kjv_char_rnn": kjv_char_rnn,
+    "adaptation": adaptation,
 }
 # The README's gallery: these figures again as PNG, docs/figures/paper_NAME.png.
 GALLERY_FIGURES = ["grokking", "formal_languages", "generalization_measures", "label_noise",

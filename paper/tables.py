@@ -666,9 +666,49 @@ def transfer_bound(results: Path, numbers: Numbers) -> dict[str, str]:
     return {"transfer_bound.tex": table}
 
 
+def adaptation(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "adaptation"
+    s, src = load(results, name), source(name)
+    if not s:
+        return {}  # no committed run yet: no table, no macros
+    body, mids = [], []
+    for arm in ("all", "small"):
+        runs = s["arms"][arm]
+        label = integer(runs["train_examples"])
+        mids.append(len(body))
+        for delta, row in runs["deltas"].items():
+            body.append([label, f"{delta} delta", integer(row["delta_bits"]),
+                         percent()(row["test_error"]), integer(row["two_part_bits"])])
+        for beta, row in runs["scratch"].items():
+            body.append([label, f"scratch, $\\beta = {beta}$", integer(row["file_bits"]),
+                         percent()(row["test_error"]), integer(row["two_part_bits"])])
+    table = tabular("llrrr", ["target images", "model", "file bits", "test error",
+                              "two-part bits"], body,
+                    f"{src} (keys: arms.ARM.deltas.NAME.delta_bits, .test_error, "
+                    ".two_part_bits; arms.ARM.scratch.BETA.file_bits, ...)", mids=mids[1:])
+    numbers.value("adaptRefSourceError", s, src, "reference.source_test_error", percent())
+    for key, macro in (("source_classes", "adaptSource"), ("target_classes", "adaptTarget")):
+        classes = s.get(key) or []
+        numbers.add(macro, f"{min(classes)}--{max(classes)}" if classes else MISSING,
+                    f"{src}: {key} (first--last)")
+    numbers.value("adaptSmallExamples", s, src, "arms.small.train_examples")
+    numbers.value("adaptAllExamples", s, src, "arms.all.train_examples")
+    for arm, tag in (("all", "All"), ("small", "Small")):
+        best = lookup(s, f"arms.{arm}.best")
+        numbers.add(f"adaptBest{tag}",
+                    "none reaches that error" if best is None else
+                    f"the cheapest reaching it is the {best['delta']} delta, at "
+                    f"{best['bits_ratio']:.2f} times the scratch file's bits",
+                    f"{src}: arms.{arm}.best")
+        numbers.value(f"adaptScratch{tag}Error", s, src, f"arms.{arm}.scratch.1.test_error",
+                      percent())
+        numbers.value(f"adaptScratch{tag}Bits", s, src, f"arms.{arm}.scratch.1.file_bits")
+    return {"adaptation.tex": table}
+
+
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
                generalization_measures, text_compression, formal_languages, grokking, sweeps,
-               model_selection, distillation, probing, transfer_bound]
+               model_selection, distillation, probing, transfer_bound, adaptation]
 
 
 def write_tables(out: str | Path, results: str | Path = RESULTS) -> list[Path]:

@@ -38,3 +38,27 @@ def test_the_smoke_run_writes_decodable_deltas_and_reports_every_figure(tmp_path
             scratch = arm_summary["scratch"]["1"]
             assert arm_summary["deltas"][best["delta"]]["test_error"] <= scratch["test_error"]
             assert best["bits_ratio"] == pytest.approx(best["delta_bits"] / scratch["file_bits"])
+
+
+def test_the_committed_deltas_decode_to_their_reported_test_errors(mnist_dir):
+    """The committed full run's files: each arm's deltas, against the committed reference, and
+    its beta-1 scratch model decode to the test errors the summary reports."""
+    import json
+    from pathlib import Path
+
+    from experiments.adaptation import TARGET, classes, figures, new_model
+    from mdl.compress import decode_delta, load_compressed
+    from mdl.data import load
+
+    folder = Path(__file__).resolve().parents[1] / "experiments/results/adaptation"
+    summary = json.loads((folder / "summary.json").read_text())
+    ref_file = (folder / "reference.mdl").read_bytes()
+    target = classes(load("mnist", root=mnist_dir), TARGET)
+    for arm, runs in summary["arms"].items():
+        for name, row in runs["deltas"].items():
+            data = (folder / f"{arm}_delta_{name}.mdl").read_bytes()
+            assert 8 * len(data) == row["delta_bits"]
+            model = decode_delta(data, ref_file, new_model())
+            assert figures(model, target, "test")[1] == row["test_error"], (arm, name)
+        scratch = load_compressed(folder / f"{arm}_scratch_beta1.mdl", new_model())
+        assert figures(scratch, target, "test")[1] == runs["scratch"]["1"]["test_error"], arm

@@ -28,6 +28,7 @@ ALLOWED_LITERALS = {
     "float32": "a number format's name",
     "float64": "a number format's name",
     "bzip2": "a compressor's name",
+    "SHA-256": "a hash function's name",
     "$L_0$": "the name of a norm (L0 gates)",
     "$L_1$": "the name of a norm",
     "$L_2$": "the name of a norm",
