@@ -146,11 +146,28 @@ def char_model_layers(model: CharRNN, x: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(a).reshape(-1, a.shape[-1]) for a in (embedded, states)]
 
 
+def word_prefix_types(x: np.ndarray, alphabet, space: int) -> np.ndarray:
+    """The type of every position of the windows ``x`` ``[n, T]``: the word so far (the
+    characters since the last space, the current one included; a space is its own type).
+    Hewitt and Liang's control tasks give a random label per *word* type; the property "the
+    next character is a space" is a function of the same prefix, so a probe can pass the
+    control only by memorizing thousands of random prefix labels."""
+    types = []
+    for row in np.asarray(x):
+        prefix = ""
+        for symbol in row:
+            prefix = " " if symbol == space else prefix.lstrip(" ") + alphabet[symbol]
+            types.append(prefix)
+    return np.asarray(types, dtype=object)
+
+
 def probe_char_model(kjv: str, smoke: bool) -> dict:
     """The character model part: a CharRNN trained on the start of the KJV (``TEXT``
     settings, fixed in advance) and the same network at initialization; at each position of
     the valid windows, does the *next* character start a word (is it a space)? The control
-    task gives each current character a random label."""
+    task gives each word prefix (`word_prefix_types`) a random label; a second control,
+    ``control_character``, gives each current character one (the first run's control, which
+    a probe memorizes from few examples)."""
     symbols, context, epochs, windows = (20_000, 32, 1, 40) if smoke else TEXT
     data = load("text", path=kjv, context=context, max_symbols=symbols)
     alphabet = data.extras["alphabet"]
@@ -168,17 +185,19 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
     x = data.extras["x_valid"][:windows]
     y = data.extras["y_valid"][:windows]
     real = (y.reshape(-1) == space).astype(np.int32)
-    control = control_labels(x.reshape(-1), 2, seed=0)
+    control = control_labels(word_prefix_types(x, alphabet, space).astype(str), 2, seed=0)
+    per_character = control_labels(x.reshape(-1), 2, seed=0)
     result, selectivity = probe_layers(
         {
             network: char_model_layers(model, x)
             for network, model in (("trained", trained), ("random", random))
         },
         CHAR_LAYERS,
-        {"real": real, "control": control},
+        {"real": real, "control": control, "control_character": per_character},
         num_classes=2,
     )
     return {
+        "control_types": int(np.unique(word_prefix_types(x, alphabet, space).astype(str)).size),
         "symbols": symbols,
         "positions": int(real.size),
         "space_share": float(real.mean()),
