@@ -634,6 +634,11 @@ def probing(results: Path, numbers: Numbers) -> dict[str, str]:
     for network, tag in (("trained", "Trained"), ("random", "Random")):
         numbers.value(f"probeGru{tag}", s, src, f"char_model.layers.gru.{network}.real.ideal_bits")
     numbers.value("probeCharSymbols", s, src, "char_model.symbols")
+    numbers.value("probeControlTypes", s, src, "char_model.control_types")
+    numbers.value("probeGruSelectivity", s, src, "char_model.selectivity.gru.trained")
+    numbers.value("probeGruSelectivityRandom", s, src, "char_model.selectivity.gru.random")
+    numbers.value("probeGruCharControl", s, src,
+                  "char_model.layers.gru.trained.control_character.ideal_bits")
     numbers.value("probeExamples", s, src, "examples")
     for layer, macro in (("conv2", "ConvTwo"), ("logits", "Logits")):
         for network, tag in (("trained", "Trained"), ("random", "Random")):
