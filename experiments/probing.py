@@ -6,7 +6,8 @@ networks at random initialization.
 
 The character-model part (`probe_char_model`): a `CharRNN` trained on the start of the King
 James Bible (``TEXT``) and probed, at each position of held-out windows, for "the next
-character is a space", with a random label per current character as its control.
+character is a space", with a random label per word prefix as its control (and, kept for
+the record, one per current character: ``control_character``).
 
 The network is the MNIST bound experiment's committed model
 (``experiments/results/mnist_bound/model.mdl``, a `mdl.models.ConvNet([8, 16], input_pool=2)`
