@@ -4,7 +4,7 @@
         [--budget-minutes 90] [--trials 30] [--out DIR] [--data-root DIR]
 
 Each target runs `mdl.search.compress_model` (``mdl compress-model``) with the default search
-space (beta, epochs, learning rate, weight prior: 11 bits, `mdl.search.default_space`) and a
+space (beta, epochs, learning rate, weight prior: 10 bits, `mdl.search.default_space`) and a
 time budget per target:
 
 * ``lenet5`` and ``lenet_300_100``: the LeNet architectures, every tensor quantized; the ratio
@@ -30,6 +30,40 @@ from mdl.data import load
 from mdl.search import Choice, Real, SearchSpace, compress_model
 
 FAMILY = {"lenet5": "lenet5", "lenet_300_100": "lenet_300_100", "labels": "convnet"}
+
+
+def trials_table(target_summary: dict, rows: int = 10) -> str:
+    """experiments/auto_compress.md: a target's trials by total code (the configuration's
+    charge included), shortest first; the winner is the first row."""
+    from experiments.pages import markdown_table
+
+    ranked = sorted(target_summary["trials"], key=lambda t: t["total_bits"])
+    body = []
+    for trial in ranked[:rows]:
+        config = trial["config"]
+        body.append(
+            [
+                trial["number"],
+                f"{config.get('beta', 1.0):.3g}",
+                config.get("epochs", "-"),
+                f"{config.get('learning_rate', 1e-3):.2g}",
+                config.get("prior", "spike_laplace"),
+                f"{trial['info']['file_bytes']:,}",
+                f"{100 * trial['info']['train_error']:.2f}%",
+                f"{trial['total_bits']:,.0f}",
+            ]
+        )
+    header = [
+        "trial",
+        "beta",
+        "epochs",
+        "learning rate",
+        "prior",
+        "file (bytes)",
+        "train error",
+        "total (bits)",
+    ]
+    return markdown_table(header, body)
 
 
 def main(argv=None) -> dict:

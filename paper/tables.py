@@ -711,9 +711,35 @@ def adaptation(results: Path, numbers: Numbers) -> dict[str, str]:
     return {"adaptation.tex": table}
 
 
+def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
+    name = "auto_compress"
+    s, src = load(results, name), source(name)
+    if not s or "labels" not in s:
+        return {}  # no committed run of the labels target yet: no table, no macros
+    trials = json.loads((Path(results) / name / "labels" / "summary.json").read_text())["trials"]
+    ranked = sorted(trials, key=lambda t: t["total_bits"])[:5]
+    body = [[integer(t["number"]), decimal(2)(t["config"]["beta"]),
+             integer(t["config"]["epochs"]), f"{t['config']['learning_rate']:.2g}",
+             integer(t["info"]["file_bytes"]), percent()(t["info"]["train_error"]),
+             integer(t["total_bits"])] for t in ranked]
+    table = tabular("rrrrrrr", ["trial", "$\\beta$", "epochs", "learning rate",
+                                "file (bytes)", "train error", "total (bits)"], body,
+                    f"{src} and labels/summary.json (keys: trials[].number, .config, "
+                    ".info.file_bytes, .info.train_error, .total_bits)")
+    numbers.value("autoTwoPart", s, src, "two_part_bits")
+    numbers.value("autoSearchBits", s, src, "search_bits.labels", decimal(0))
+    numbers.value("autoFileBytes", s, src, "labels.file_bytes")
+    numbers.value("autoTestError", s, src, "labels.test_error", percent())
+    numbers.value("autoTrainError", s, src, "labels.train_error", percent())
+    numbers.value("autoMinutes", s, src, "seconds.labels", lambda x: f"{x / 60:.0f}")
+    numbers.add("autoTrials", str(len(trials)), f"{src}: labels/summary.json trials (count)")
+    return {"auto_compress.tex": table}
+
+
 EXPERIMENTS = [codelength_table, lenet_compression, mnist_bound, digits_label_code,
                generalization_measures, text_compression, formal_languages, grokking, sweeps,
-               model_selection, distillation, probing, transfer_bound, adaptation]
+               model_selection, auto_compress, distillation, probing, transfer_bound,
+               adaptation]
 
 
 def write_tables(out: str | Path, results: str | Path = RESULTS) -> list[Path]:

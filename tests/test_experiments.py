@@ -279,3 +279,28 @@ def test_auto_compress_smoke_reports_its_winners_files(tmp_path, mnist_dir):
     size = (tmp_path / "labels" / "model.mdl").stat().st_size
     assert size == summary["labels"]["file_bytes"] == target["file_bytes"]
     assert summary["labels"]["ratio"] == pytest.approx(4 * target["parameters"] / size)
+
+
+def test_the_committed_labels_search_meets_its_target_and_its_file_is_the_winner(mnist_dir):
+    """The committed auto_compress run (labels target): at most 17 kbits with the search's
+    charge; the winner's file is its best trial's, and it decodes to the reported training
+    error on the 60,000 training images; the charge is the default space's 10-bit codeword."""
+    from mdl.compress import load_compressed
+    from mdl.data import load
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+    from mdl.search import default_space
+
+    folder = ROOT / "experiments" / "results" / "auto_compress"
+    summary = json.loads((folder / "summary.json").read_text())
+    target = json.loads((folder / "labels" / "summary.json").read_text())
+    assert summary["two_part_bits"] <= 17_000 and not summary["smoke"]
+    best = min(target["trials"], key=lambda t: t["total_bits"])
+    assert best["total_bits"] == summary["two_part_bits"] == target["total_bits"]
+    assert summary["search_bits"]["labels"] == pytest.approx(default_space().bits(best["config"]))
+    path = folder / "labels" / "model.mdl"
+    assert path.stat().st_size == best["info"]["file_bytes"] == summary["labels"]["file_bytes"]
+    data = load("mnist", root=mnist_dir)
+    graphdef, weights = split_params(load_compressed(path))
+    _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
+    assert train_error == summary["labels"]["train_error"]

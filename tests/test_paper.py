@@ -77,9 +77,9 @@ def assert_columns(table: str, name: str) -> None:
 def copy_results(tmp_path: Path) -> Path:
     """The committed results tree's summaries and records, copied under ``tmp_path``."""
     results = tmp_path / "results"
-    for path in RESULTS.glob("*/*"):
+    for path in RESULTS.rglob("*"):  # nested too: auto_compress/labels/summary.json
         if path.name in {"summary.json", "records.jsonl", "manifest.json"}:
-            target = results / path.parent.name / path.name
+            target = results / path.relative_to(RESULTS)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
     return results

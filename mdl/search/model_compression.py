@@ -106,7 +106,8 @@ def check_compressors_fit(space: SearchSpace, model) -> None:
 
 def default_space() -> SearchSpace:
     """beta in [0.03, 3] (16 log-spaced points), epochs in {5, 10, 20, 40}, learning rate in
-    [3e-4, 3e-3] (8 log-spaced points), prior spike-and-slab Laplace or Laplace: 11 bits."""
+    [3e-4, 3e-3] (8 log-spaced points), prior spike-and-slab Laplace or Laplace:
+    4 + 2 + 3 + 1 = 10 bits."""
     return SearchSpace(
         [
             Real("beta", 0.03, 3.0, precision=4, log=True),
