@@ -50,7 +50,7 @@ paragraph label ref eqref cite citep citet emph code bits summary records center
 footnotesize caption includegraphics hfill linewidth log sum mid mathcal beta alpha theta delta
 big bigl bigr hat le ln frac mathbb mathrm mathbb FloatBarrier bibliographystyle bibliography
 topfraction bottomfraction textfraction floatpagefraction bibfont bibsep quad times psi tau
-footnote
+footnote typeout
 """.split())
 
 
