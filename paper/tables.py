@@ -733,6 +733,10 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoTrainError", s, src, "labels.train_error", percent())
     numbers.value("autoMinutes", s, src, "seconds.labels", lambda x: f"{x / 60:.0f}")
     numbers.add("autoTrials", str(len(trials)), f"{src}: labels/summary.json trials (count)")
+    lenet, lenet_src = load(results, "auto_compress_lenet_300_100"), source(
+        "auto_compress_lenet_300_100")
+    numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
+    numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
     return {"auto_compress.tex": table}
 
 

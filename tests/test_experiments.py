@@ -304,3 +304,25 @@ def test_the_committed_labels_search_meets_its_target_and_its_file_is_the_winner
     graphdef, weights = split_params(load_compressed(path))
     _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
     assert train_error == summary["labels"]["train_error"]
+
+
+def test_the_committed_lenet_300_100_search_is_its_file(mnist_dir):
+    """The committed LeNet-300-100 search: the winner is the shortest trial, its file is the
+    reported size and ratio (against 266,610 float32 parameters), and it decodes to the
+    reported training error."""
+    from mdl.compress import load_compressed
+    from mdl.data import load
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+
+    folder = ROOT / "experiments" / "results" / "auto_compress_lenet_300_100"
+    summary = json.loads((folder / "summary.json").read_text())["lenet_300_100"]
+    target = json.loads((folder / "lenet_300_100" / "summary.json").read_text())
+    best = min(target["trials"], key=lambda t: t["total_bits"])
+    path = folder / "lenet_300_100" / "model.mdl"
+    assert path.stat().st_size == best["info"]["file_bytes"] == summary["file_bytes"]
+    assert summary["ratio"] == pytest.approx(4 * 266_610 / summary["file_bytes"])
+    data = load("mnist", root=mnist_dir, flatten=True)
+    graphdef, weights = split_params(load_compressed(path))
+    _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
+    assert train_error == summary["train_error"]
