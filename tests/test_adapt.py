@@ -94,8 +94,6 @@ def test_each_delta_adapts_and_its_file_is_the_model(setting, name, inner, train
         ):
             if not path.startswith("layers/1/"):
                 assert np.array_equal(np.asarray(w), np.asarray(r)), path
-    # the change is paid for: the file is bigger than an unchanged model's side information
-    assert len(result.delta_file) > 100
 
 
 def test_freeze_except_zeroes_exactly_the_masked_updates_and_checks_its_length():
