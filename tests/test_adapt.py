@@ -1,6 +1,6 @@
 """The adaptation pipeline: a reference trained on digits 0-4 adapted to 5-9 by each delta;
-the returned model is the delta file's, frozen leaves stay at the reference bit for bit, the
-change is paid for, and adapting beats the reference on the new classes."""
+the returned model is the delta file's, frozen leaves stay at the reference bit for bit, and
+adapting beats the reference on the new classes."""
 
 from dataclasses import replace
 
