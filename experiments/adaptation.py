@@ -40,7 +40,6 @@ import time
 from dataclasses import replace
 
 import jax
-import numpy as np
 import optax
 from flax import nnx
 
@@ -61,7 +60,7 @@ from mdl.compress.files import (
     load_compressed,
     split_params,
 )
-from mdl.data import load, without_test
+from mdl.data import load, with_classes, without_test
 from mdl.inference import evaluate
 from mdl.models import ConvNet
 from mdl.train import fit
@@ -88,18 +87,6 @@ def deltas() -> dict:
         "sparse": (chain(hard_concrete(everything), quantizer(everything)), "all"),
         "dense": (quantizer(everything), "all"),
     }
-
-
-def classes(data, keep):
-    """``data`` restricted to the examples whose label is in ``keep`` (both splits)."""
-    train, test = np.isin(data.y_train, keep), np.isin(data.y_test, keep)
-    return replace(
-        data,
-        x_train=data.x_train[train],
-        y_train=data.y_train[train],
-        x_test=data.x_test[test],
-        y_test=data.y_test[test],
-    )
 
 
 def new_model(seed: int = 0) -> ConvNet:
@@ -208,7 +195,7 @@ def main(argv=None) -> dict:
     )
     args = parser.parse_args(argv)
     data = load("mnist", root=args.data_root)
-    source, target = classes(data, SOURCE), classes(data, TARGET)
+    source, target = with_classes(data, SOURCE), with_classes(data, TARGET)
     reference_epochs = REFERENCE["epochs"]
     arms = {"all": (target, ADAPT["epochs"]), "small": (few(target, SMALL[0]), SMALL[1])}
     betas = SCRATCH_BETAS

@@ -186,7 +186,8 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
     x = data.extras["x_valid"][:windows]
     y = data.extras["y_valid"][:windows]
     real = (y.reshape(-1) == space).astype(np.int32)
-    control = control_labels(word_prefix_types(x, alphabet, space).astype(str), 2, seed=0)
+    prefixes = word_prefix_types(x, alphabet, space).astype(str)
+    control = control_labels(prefixes, 2, seed=0)
     per_character = control_labels(x.reshape(-1), 2, seed=0)
     result, selectivity = probe_layers(
         {
@@ -198,7 +199,7 @@ def probe_char_model(kjv: str, smoke: bool) -> dict:
         num_classes=2,
     )
     return {
-        "control_types": int(np.unique(word_prefix_types(x, alphabet, space).astype(str)).size),
+        "control_types": int(np.unique(prefixes).size),
         "symbols": symbols,
         "positions": int(real.size),
         "space_share": float(real.mean()),

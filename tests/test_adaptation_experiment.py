@@ -46,14 +46,14 @@ def test_the_committed_deltas_decode_to_their_reported_test_errors(mnist_dir):
     import json
     from pathlib import Path
 
-    from experiments.adaptation import TARGET, classes, figures, new_model
+    from experiments.adaptation import TARGET, figures, new_model
     from mdl.compress import decode_delta, load_compressed
-    from mdl.data import load
+    from mdl.data import load, with_classes
 
     folder = Path(__file__).resolve().parents[1] / "experiments/results/adaptation"
     summary = json.loads((folder / "summary.json").read_text())
     ref_file = (folder / "reference.mdl").read_bytes()
-    target = classes(load("mnist", root=mnist_dir), TARGET)
+    target = with_classes(load("mnist", root=mnist_dir), TARGET)
     for arm, runs in summary["arms"].items():
         for name, row in runs["deltas"].items():
             data = (folder / f"{arm}_delta_{name}.mdl").read_bytes()

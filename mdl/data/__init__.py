@@ -50,6 +50,7 @@ from collections.abc import Callable
 from functools import partial
 
 from mdl.data.batches import batches
+from mdl.data.class_subset import with_classes
 from mdl.data.dataset import Dataset
 from mdl.data.digits import load_digits
 from mdl.data.download import DownloadError
@@ -112,5 +113,6 @@ __all__ = [
     "load_teacher_student",
     "load_text",
     "validation_split",
+    "with_classes",
     "without_test",
 ]
