@@ -5,7 +5,8 @@ mdl plot RESULTS_DIR
 mdl report RESULTS_DIR
 mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
-mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M] [--out DIR]
+mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M]
+    [--max-error E] [--out DIR]
 mdl --version
 """
 
@@ -132,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         "--budget-minutes", type=float, help="propose no new configuration after this long"
     )
     compress_model.add_argument("--seed", type=int, default=0)
+    compress_model.add_argument(
+        "--max-error",
+        type=float,
+        help="instead: the smallest file whose error on a 10%% validation split of the "
+        "training data is at most this (e.g. 0.016)",
+    )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
     )
@@ -325,10 +332,17 @@ def _compress_model(args) -> int:
             budget_seconds=budget,
             space=space,
             seed=args.seed,
+            max_error=args.max_error,
             progress=not args.no_progress,
         )
     except ValueError as error:
         raise UsageError(error) from error
+    if args.max_error is not None:
+        met = "met" if summary["feasible"] else "NOT met by any configuration; nearest shown"
+        print(
+            f"target: validation error <= {args.max_error:.2%}: {met} "
+            f"(validation error {summary['validation_error']:.2%})"
+        )
     print(
         f"{args.model} on {args.data}: {summary['file_bytes']:,} bytes "
         f"({summary['ratio']:.1f}x float32), train error {summary['train_error']:.2%}, "

@@ -148,7 +148,11 @@ def test_compress_model_smoke_writes_the_winner_and_resumes(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["--trials", "0"], "--trials must be >= 1"), (["--budget-minutes", "-1"], "must be > 0")],
+    [
+        (["--trials", "0"], "--trials must be >= 1"),
+        (["--budget-minutes", "-1"], "must be > 0"),
+        (["--max-error", "2"], "max_error must be in (0, 1)"),
+    ],
 )
 def test_compress_model_bad_options_exit_2(tmp_path, capsys, extra, message):
     argv = ["compress-model", "--model", "mlp", "--data", "digits", "--out", str(tmp_path)]

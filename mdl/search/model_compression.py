@@ -13,6 +13,14 @@ file. The winner's file is copied to ``OUT/model.mdl``; the test set is read onc
 after the search. The Occam bound (kl form) charges the hypothesis its structure code, its
 file and the configuration's codeword.
 
+With ``max_error`` the search answers the compression literature's question instead: the
+smallest file whose error meets a target. Each trial then trains on 90% of the training data
+(``validation_fraction`` held out by `mdl.data.validation_split`, still no test data), its
+objective is the model's own code, $L(c) + L_{\text{structure}} + L(\text{file})$, and it is
+feasible when its error on the held-out part is at most ``max_error``; the winner is the
+shortest feasible one (`mdl.search.search` with ``constrained=True``). The target is the
+caller's, written down before the search; the test set is still read once, after it.
+
 This is what ``mdl compress-model`` runs.
 """
 
@@ -40,7 +48,7 @@ from mdl.compress import (
     quantizer,
     save_compressed,
 )
-from mdl.data import Dataset, without_test
+from mdl.data import Dataset, validation_split, without_test
 from mdl.estimators import two_part
 from mdl.inference import check_data_code_fits, evaluate
 from mdl.models import MLP, ConvNet, lenet5, lenet_300_100, parameter_count
@@ -129,6 +137,8 @@ def compress_model(
     batch_size: int = 128,
     seed: int = 0,
     delta: float = 0.05,
+    max_error: float | None = None,
+    validation_fraction: float = 0.1,
     progress: bool = False,
 ) -> dict:
     """Search, write and report (module doc).
@@ -147,17 +157,23 @@ def compress_model(
       batch_size: minibatch size of every trial.
       seed: model initialization, batch order and the sampler's seed.
       delta: the bound's confidence parameter.
+      max_error: None: minimize the two-part code on all training data. A target in (0, 1):
+        find the smallest model file whose validation error is at most this (module doc).
+      validation_fraction: the share of the training data held out to check ``max_error``.
       progress: progress bars.
 
     Returns:
       The summary (also written): the winner's configuration, ``file_bytes``, ``ratio``
       (float32 bytes / file bytes), ``train_error``, ``test_error``, ``two_part_bits``,
-      ``search_bits``, ``error_bound``, ``parameters`` and every trial's figures.
+      ``search_bits``, ``error_bound``, ``parameters`` and every trial's figures; with
+      ``max_error`` also ``validation_error``, ``max_error`` and ``feasible`` (whether any
+      configuration met the target; if none did, the winner is the one nearest to it).
 
     Raises:
       ValueError: for an unknown family, a space with other dimensions, a compressor choice
-        that is unknown or does not fit the family's model, or a model whose outputs do not fit
-        the data's labels; before any training.
+        that is unknown or does not fit the family's model, a model whose outputs do not fit
+        the data's labels, or a ``max_error`` or ``validation_fraction`` outside (0, 1);
+        before any training.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
@@ -166,9 +182,19 @@ def compress_model(
     names = {d.name for d in space.dimensions}
     if not names <= allowed:
         raise ValueError(f"space dimensions must be among {sorted(allowed)}; got {sorted(names)}")
+    if max_error is not None and not 0 < max_error < 1:
+        raise ValueError(f"max_error must be in (0, 1) or None; got {max_error!r}")
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}")
     out = Path(out)
     (out / "trials").mkdir(parents=True, exist_ok=True)
-    train = without_test(data)
+    # the target's check needs data the trial did not train on: a validation split of the
+    # training data (whose "test" part is the validation part), never the test set
+    train = (
+        without_test(data)
+        if max_error is None
+        else validation_split(data, validation_fraction, seed=seed)
+    )
     check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
     check_compressors_fit(space, FAMILIES[family](data, seed))
     started = time.perf_counter()
@@ -207,13 +233,21 @@ def compress_model(
         )
         graphdef, weights = split_params(load_compressed(path))
         _, train_error = evaluate(graphdef, weights, train.x_train, train.y_train)
-        return {
+        info = {
             "bits": report.total_bits,
             "file_bytes": file_bytes,
             "model_file": str(path.relative_to(out)),
             "structure_bits": report.parts["structure"],
             "train_error": train_error,
+            "two_part_bits": report.total_bits,
+            "fit_examples": len(train.y_train),
         }
+        if max_error is not None:
+            _, validation_error = evaluate(graphdef, weights, train.x_test, train.y_test)
+            info["bits"] = report.parts["structure"] + 8.0 * file_bytes  # the model's code
+            info["validation_error"] = validation_error
+            info["violation"] = max(0.0, validation_error - max_error)
+        return info
 
     result = search(
         objective,
@@ -222,11 +256,26 @@ def compress_model(
         out=out,
         seed=seed,
         budget_seconds=budget_seconds,
+        constrained=max_error is not None,
+        # a study of its own per objective: a journal shared with another target's search
+        # never mixes their trials
+        study_name="mdl-search" if max_error is None else f"mdl-search max_error={max_error!r}",
     )
-    return _report(family, data, out, result, started, delta)
+    target = (
+        {}
+        if max_error is None
+        else {
+            "max_error": max_error,
+            "validation_error": result.info["validation_error"],
+            "feasible": result.feasible,
+        }
+    )
+    return _report(family, data, out, result, started, delta, target)
 
 
-def _report(family, data, out: Path, result: SearchResult, started: float, delta: float) -> dict:
+def _report(
+    family, data, out: Path, result: SearchResult, started: float, delta: float, target: dict
+) -> dict:
     shutil.copyfile(out / result.info["model_file"], out / "model.mdl")
     decoded = load_compressed(out / "model.mdl")
     graphdef, weights = split_params(decoded)
@@ -234,7 +283,7 @@ def _report(family, data, out: Path, result: SearchResult, started: float, delta
     count = parameter_count(decoded)
     file_bytes = result.info["file_bytes"]
     hypothesis = result.info["structure_bits"] + 8 * file_bytes + result.search_bits
-    m = len(data.y_train)
+    m = result.info.get("fit_examples", len(data.y_train))  # the examples it trained on
     summary = {
         "family": family,
         "config": result.config,
@@ -243,13 +292,14 @@ def _report(family, data, out: Path, result: SearchResult, started: float, delta
         "ratio": 4 * count / file_bytes,
         "train_error": result.info["train_error"],
         "test_error": test_error,
-        "two_part_bits": result.objective_bits,
+        "two_part_bits": result.info.get("two_part_bits", result.objective_bits),
         "search_bits": result.search_bits,
         "total_bits": result.total_bits,
         "error_bound": float(occam_bound(result.info["train_error"], hypothesis, m, delta)),
         "delta": delta,
         "seconds": time.perf_counter() - started,
         "trials": result.trials,
+        **target,
     }
     write_json_atomic(out / "summary.json", summary)
     _plot(summary, out / "pareto.png")
@@ -265,21 +315,25 @@ def _plot(summary: dict, path: Path) -> None:
 
     from mdl.plots import pareto_indices
 
+    # a target's search is judged on its validation error, the two-part search on training data
+    which = "validation_error" if "max_error" in summary else "train_error"
     size = np.array([t["info"]["file_bytes"] for t in summary["trials"]], float)
-    error = np.array([t["info"]["train_error"] for t in summary["trials"]], float)
+    error = np.array([t["info"][which] for t in summary["trials"]], float)
     front = pareto_indices(size, error)
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     ax.scatter(size, 100 * error, s=12, label="trials")
     ax.plot(size[front], 100 * error[front], color="black", lw=1, drawstyle="steps-post")
+    if "max_error" in summary:
+        ax.axhline(100 * summary["max_error"], color="gray", ls="--", lw=1, label="target")
     ax.scatter(
         [summary["file_bytes"]],
-        [100 * summary["train_error"]],
+        [100 * summary[which]],
         marker="*",
         s=120,
         color="red",
-        label="shortest two-part code",
+        label="smallest file on target" if "max_error" in summary else "shortest two-part code",
     )
-    ax.set(xscale="log", xlabel="model file (bytes)", ylabel="training error (%)")
+    ax.set(xscale="log", xlabel="model file (bytes)", ylabel=which.replace("_", " ") + " (%)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=150)

@@ -54,6 +54,9 @@ class SearchResult(NamedTuple):
       info: what the objective returned beside ``bits`` for the winner.
       trials: one dict per evaluated configuration (number, config, the three bit counts,
         info), in trial order.
+      feasible: whether the winner meets the constraint of a constrained search (its
+        ``violation`` is 0); always True for an unconstrained one. When no configuration
+        meets it, the winner is the one that misses it by least.
     """
 
     config: dict
@@ -62,6 +65,7 @@ class SearchResult(NamedTuple):
     total_bits: float
     info: dict
     trials: list[dict]
+    feasible: bool = True
 
 
 def _storage(out: Path | None, storage: str | None):
@@ -99,6 +103,13 @@ def _sampler(name: str, space: SearchSpace, seed: int):
         else:
             grid[dim.name] = list(dim.values())
     return optuna.samplers.GridSampler(grid, seed=seed)
+
+
+def _constrain(trial, violation: float) -> None:
+    """Record a trial's ``violation``: ours, and Optuna's constraint (<= 0: feasible), which
+    its TPE sampler models apart from the objective (constrained TPE)."""
+    trial.set_user_attr("violation", float(violation))
+    trial.set_constraint("violation", float(violation))
 
 
 def _key(params: Mapping[str, Any]) -> str:
@@ -159,6 +170,7 @@ def search(
     seed: int = 0,
     max_proposals: int | None = None,
     budget_seconds: float | None = None,
+    constrained: bool = False,
 ) -> SearchResult:
     r"""Evaluate up to ``trials`` configurations of ``space`` and return the one with the
     shortest total code $L_{\text{space}}(c) + \text{objective}(c)$.
@@ -180,13 +192,18 @@ def search(
         repeats (default ``20 * trials``).
       budget_seconds: propose no new trial after this many seconds of this call (the trial
         running then finishes); None: no time limit.
+      constrained: the objective also returns ``"violation"`` (finite, >= 0; 0 when the
+        configuration meets the caller's constraint, e.g. how far a validation error is above
+        its target): the winner is the shortest total among the configurations with violation
+        0 (or, if none has, the least violation), and TPE models the constraint (Optuna's
+        ``Trial.set_constraint``).
 
     Returns:
       A `SearchResult`.
 
     Raises:
       ValueError: for a bad budget or sampler, before anything runs; for an objective that
-        returns no finite, non-negative ``bits``.
+        returns no finite, non-negative ``bits`` (or, when constrained, ``violation``).
     """
     import optuna
 
@@ -230,6 +247,8 @@ def search(
             done = [t for t in same if t.state == TrialState.COMPLETE]
             if done:
                 trial.set_user_attr("same_as", done[0].number)
+                if "violation" in done[0].user_attrs:  # the sampler's constraint, copied
+                    _constrain(trial, done[0].user_attrs["violation"])
                 return float(done[0].value)
             # an earlier trial of it, or one already evaluating it (whose proposal this
             # trial's check may have missed), holds the configuration
@@ -243,6 +262,18 @@ def search(
         bits = info.pop("bits", None)
         if not isinstance(bits, int | float) or not math.isfinite(bits) or bits < 0:
             raise ValueError(f"objective must return finite bits >= 0; got {bits!r} for {config}")
+        if constrained:
+            violation = info.pop("violation", None)
+            if (
+                not isinstance(violation, int | float)
+                or not math.isfinite(violation)
+                or violation < 0
+            ):
+                raise ValueError(
+                    "a constrained search's objective must return a finite violation >= 0; "
+                    f"got {violation!r} for {config}"
+                )
+            _constrain(trial, violation)
         charge = space.bits(config)
         trial.set_user_attr("config", config)
         trial.set_user_attr("objective_bits", float(bits))
@@ -267,10 +298,12 @@ def search(
             "search_bits": t.user_attrs["search_bits"],
             "total_bits": float(t.value),
             "info": t.user_attrs["info"],
+            **({"violation": t.user_attrs.get("violation", math.inf)} if constrained else {}),
         }
         for t in evaluated
     ]
-    best = min(rows, key=lambda r: (r["total_bits"], r["number"]))
+    # constrained: feasible first, then the least violation; then the shortest total
+    best = min(rows, key=lambda r: (r.get("violation", 0.0), r["total_bits"], r["number"]))
     return SearchResult(
         best["config"],
         best["objective_bits"],
@@ -278,4 +311,5 @@ def search(
         best["total_bits"],
         best["info"],
         rows,
+        best.get("violation", 0.0) == 0.0,
     )

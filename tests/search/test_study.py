@@ -211,3 +211,66 @@ def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
     assert summary["config"] == {"compressor": "pruned", "epochs": 2}
     graphdef, weights = split_params(load_compressed(tmp_path / "model.mdl"))
     assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
+
+
+def test_a_constrained_search_picks_the_shortest_feasible_configuration():
+    """Width costs bits and buys error: error = 0.4 / width. With a target of 0.1 the widths
+    below 4 are infeasible, so the winner is width 4, not the shorter width 1."""
+
+    def objective(config):
+        error = 0.4 / config["width"]
+        return {"bits": 10.0 * config["width"], "violation": max(0.0, error - 0.1)}
+
+    space = SearchSpace([IntRange("width", 1, 6)])
+    result = search(objective, space, trials=6, sampler="grid", constrained=True)
+    assert result.config == {"width": 4} and result.feasible
+    assert [t["violation"] for t in sorted(result.trials, key=lambda t: t["config"]["width"])][
+        :4
+    ] == pytest.approx([0.3, 0.1, 0.4 / 3 - 0.1, 0.0])
+    # TPE with Optuna's constraint model reaches the same winner on this space
+    tpe = search(objective, space, trials=6, seed=0, constrained=True)
+    assert tpe.config == {"width": 4}
+
+
+def test_a_constrained_search_without_a_feasible_point_says_so():
+    space = SearchSpace([IntRange("width", 1, 3)])
+    result = search(
+        lambda c: {"bits": float(c["width"]), "violation": 1.0 / c["width"]},
+        space,
+        trials=3,
+        sampler="grid",
+        constrained=True,
+    )
+    assert not result.feasible and result.config == {"width": 3}  # the least violation
+    with pytest.raises(ValueError, match="finite violation >= 0; got None"):
+        search(lambda c: 1.0, space, trials=1, constrained=True)
+    with pytest.raises(ValueError, match="finite violation >= 0; got -1"):
+        search(lambda c: {"bits": 1.0, "violation": -1.0}, space, trials=1, constrained=True)
+
+
+def test_compress_model_with_an_error_target_holds_out_validation_data(tmp_path):
+    """max_error: trials train on 90% of the training data; the reported validation error is
+    the winner's file's error on the held-out 10%, and the target decides feasibility."""
+    from mdl.compress import load_compressed
+    from mdl.data import load, validation_split
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+    from mdl.search import compress_model
+
+    data = load("digits")
+    with pytest.raises(ValueError, match="max_error must be in"):
+        compress_model("mlp", data, out=tmp_path, max_error=1.5)
+    space = SearchSpace([Choice("epochs", (1, 8))])
+    summary = compress_model("mlp", data, out=tmp_path, space=space, trials=2, max_error=0.2)
+    split = validation_split(data, 0.1, seed=0)
+    graphdef, weights = split_params(load_compressed(tmp_path / "model.mdl"))
+    validation_error = evaluate(graphdef, weights, split.x_test, split.y_test)[1]
+    assert summary["validation_error"] == validation_error
+    assert summary["train_error"] == evaluate(graphdef, weights, split.x_train, split.y_train)[1]
+    errors = {t["config"]["epochs"]: t["info"]["validation_error"] for t in summary["trials"]}
+    feasible = [e for e, err in errors.items() if err <= 0.2]
+    assert summary["feasible"] == bool(feasible)
+    if feasible:  # the smaller file among the feasible
+        sizes = {t["config"]["epochs"]: t["info"]["file_bytes"] for t in summary["trials"]}
+        assert summary["file_bytes"] == min(sizes[e] for e in feasible)
+    assert summary["max_error"] == 0.2
