@@ -90,13 +90,18 @@ def test_codelength_table_figures_are_the_committed_run():
 
 
 def test_committed_prequential_file_is_a_prequential_code_of_mnist_labels():
-    """The committed file parses as a PREQ container with its settings (decoding it retrains
-    every chunk model: the experiment did that, in minutes; here, the header only)."""
+    """The committed file (the first prequential format) parses as a PREQ container whose
+    settings the reader still takes: doubling boundaries from 8 to all 60,000 labels (decoding
+    it retrains every chunk model: the experiment did that, in minutes; here, the header
+    only)."""
     from mdl.codec.container import unpack
+    from mdl.estimators import chunk_boundaries
+    from mdl.estimators.prequential import _legacy_settings_from_bytes
 
     data = (ROOT / "experiments/results/codelength_table/prequential.preq").read_bytes()
     sections = unpack(data, "PREQ")
-    assert "SETT" in sections
+    settings, _ = _legacy_settings_from_bytes(sections["SETT"])
+    assert settings.boundaries == chunk_boundaries(60_000) and settings.num_classes == 10
 
 
 def test_text_compression_figures_are_the_committed_run():

@@ -326,3 +326,29 @@ def test_the_committed_lenet_300_100_search_is_its_file(mnist_dir):
     graphdef, weights = split_params(load_compressed(path))
     _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
     assert train_error == summary["train_error"]
+
+
+def test_auto_compress_prequential_smoke_decodes_its_winner(tmp_path, mnist_dir):
+    """experiments.auto_compress's prequential target: the reported total is the winner's
+    file plus the 1-bit charge of the smoke space, the winner is the shortest file of the
+    trials, and the copied file decodes to the labels in their transmission order."""
+    import numpy as np
+
+    from experiments.auto_compress import chunk_model_fn, main
+    from experiments.harness import smoke_subset
+    from mdl.data import load
+    from mdl.estimators import decode_prequential
+
+    argv = ["--smoke", "--targets", "prequential", "--data-root", str(mnist_dir)]
+    summary = main([*argv, "--out", str(tmp_path)])
+    preq = summary["prequential"]
+    path = tmp_path / "prequential" / "prequential.preq"
+    assert preq["file_bits"] == 8 * path.stat().st_size
+    assert summary["prequential_bits"] == preq["file_bits"] + 1.0
+    trials = json.loads((tmp_path / "prequential" / "summary.json").read_text())["trials"]
+    assert len(trials) == 2 and preq["file_bits"] == min(t["objective_bits"] for t in trials)
+    data = smoke_subset(load("mnist", root=mnist_dir))  # the smoke run's 2,000 images
+    order = np.random.default_rng(0).permutation(len(data.y_train))[:500]
+    x = data.x_train[order].reshape(500, -1)
+    decoded = decode_prequential(path.read_bytes(), chunk_model_fn("8", smoke=True), x)
+    assert np.array_equal(decoded, data.y_train[order])

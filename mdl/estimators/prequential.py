@@ -67,8 +67,11 @@ MIN_CALIBRATION_LABELS = 50
 class PrequentialSettings(NamedTuple):
     r"""Everything both ends must agree on (besides the inputs and the model family).
 
-    `encode_prequential` writes them at the head of its file (varints and two float32s), so
-    they are part of the code length.
+    `encode_prequential` writes them at the head of its file, so they are part of the code
+    length: a flag per field that differs from its default, then only those fields, and the
+    boundaries as their rule ``(n, t_0, ratio)`` when they grow geometrically (a dozen bytes
+    for the defaults, against about 80 in the first format, which listed every boundary twice
+    and every field).
 
     Attributes:
       boundaries: the chunk boundaries $(t_0, \ldots, t_s = n)$ (`chunk_boundaries`).
@@ -84,6 +87,9 @@ class PrequentialSettings(NamedTuple):
       holdout_fraction: the share of its seen labels a chunk model holds out.
       seed: the seed of every chunk model's initialization and minibatches.
       calibrate: pick a softmax temperature on the held-out slice.
+      ratio: the growth rule's ratio when ``boundaries`` came from it (`chunk_boundaries`):
+        the file then stores ``(n, t_0, ratio)`` instead of every boundary; None for an
+        explicit schedule.
 
     References:
       L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
@@ -102,25 +108,34 @@ class PrequentialSettings(NamedTuple):
     holdout_fraction: float = 0.1
     seed: int = 0
     calibrate: bool = True
+    ratio: float | None = None
 
 
-def chunk_boundaries(n: int, first: int = 8, schedule=None) -> tuple[int, ...]:
+MAX_CHUNKS = 4096  # chunk models a code may train: each is a full training run
+
+
+def chunk_boundaries(n: int, first: int = 8, schedule=None, ratio: float = 2.0) -> tuple[int, ...]:
     r"""Chunk boundaries ``(t_0, ..., t_s = n)``: ``schedule`` if given (strictly increasing,
-    ``2 <= t_0``, last ``<= n``; ``n`` is appended when missing), else doubling from ``first``.
+    ``2 <= t_0``, last ``<= n``; ``n`` is appended when missing), else growing from ``first``
+    by ``ratio``.
 
-    Doubling gives $t_j = 2^j t_0$ while $2^j t_0 < n$, then $n$: about $\log_2(n / t_0)$
-    chunk models, each trained on as many labels as it codes.
+    Growth gives $t_{j+1} = \max(t_j + 1, \lfloor r\, t_j \rfloor)$ while that is below $n$,
+    then $n$: about $\log_r(n / t_0)$ chunk models. $r = 2$ (doubling) trains each model on as
+    many labels as it codes; a smaller $r$ codes each label with a model trained on more of
+    the labels before it (fewer bits) at the price of more chunk models (compute).
 
     Args:
       n: the number of labels, at least 2.
       first: $t_0$, in $[2, n - 1]$, when ``schedule`` is None.
       schedule: explicit boundaries, or None.
+      ratio: $r > 1$, when ``schedule`` is None.
 
     Returns:
       The boundaries, a tuple ending with ``n``.
 
     Raises:
-      ValueError: for fewer than 2 labels or a bad ``first`` or ``schedule``.
+      ValueError: for fewer than 2 labels, a bad ``first``, ``ratio`` or ``schedule``, or more
+        than ``MAX_CHUNKS`` chunks.
 
     References:
       L. Blier, Y. Ollivier, "The description length of deep learning models", NeurIPS 2018;
@@ -132,10 +147,17 @@ def chunk_boundaries(n: int, first: int = 8, schedule=None) -> tuple[int, ...]:
     if schedule is None:
         if not 2 <= first < n:
             raise ValueError(f"first chunk must be in [2, {n - 1}] for {n} examples; got {first}")
+        if not (math.isfinite(ratio) and ratio > 1):
+            raise ValueError(f"ratio must be a finite number > 1; got {ratio!r}")
         bounds = [first]
-        while bounds[-1] * 2 < n:
-            bounds.append(bounds[-1] * 2)
-        return (*bounds, n)
+        while len(bounds) <= MAX_CHUNKS:
+            grown = max(bounds[-1] + 1, math.floor(bounds[-1] * ratio))
+            if grown >= n:
+                return (*bounds, n)
+            bounds.append(grown)
+        raise ValueError(
+            f"first={first} and ratio={ratio} make more than {MAX_CHUNKS} chunks of {n} labels"
+        )
     bounds = [int(t) for t in schedule]
     if not bounds or bounds[0] < 2:
         raise ValueError(f"schedule must start at >= 2 examples (the first chunk); got {bounds}")
@@ -145,6 +167,8 @@ def chunk_boundaries(n: int, first: int = 8, schedule=None) -> tuple[int, ...]:
         raise ValueError(f"schedule ends at {bounds[-1]}, beyond the {n} examples of the data")
     if len(bounds) == 1 and bounds[0] == n:
         raise ValueError(f"schedule {bounds} leaves nothing for a model to code")
+    if len(bounds) > MAX_CHUNKS:
+        raise ValueError(f"schedule has {len(bounds)} chunks; at most {MAX_CHUNKS}")
     return tuple(bounds) if bounds[-1] == n else (*bounds, n)
 
 
@@ -272,7 +296,14 @@ def _initial_params(model_fn, seed: int):
 def _settings(n, num_classes, first, schedule, options) -> PrequentialSettings:
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2; got {num_classes}")
-    settings = PrequentialSettings(chunk_boundaries(n, first, schedule), num_classes, **options)
+    options = dict(options)
+    if schedule is not None and options.get("ratio") is not None:
+        raise ValueError("give schedule= (explicit boundaries) or ratio= (growth), not both")
+    # stored as float32 in the file: the boundaries come from the stored value
+    ratio = None if schedule is not None else float(np.float32(options.pop("ratio", 2.0)))
+    options.pop("ratio", None)
+    boundaries = chunk_boundaries(n, first, schedule, 2.0 if ratio is None else ratio)
+    settings = PrequentialSettings(boundaries, num_classes, ratio=ratio, **options)
     # The file stores these two as float32; the encoder trains with the stored values too, or
     # the decoder's retraining would differ.
     settings = settings._replace(
@@ -327,7 +358,8 @@ def prequential(
       file: where to write the file whose length is the total (atomically), for
         `decode_prequential`; None: measured, not kept.
       options: fields of `PrequentialSettings` (batch_size, learning_rate, max_epochs,
-        min_steps, eval_every, patience, holdout_fraction, seed, calibrate).
+        min_steps, eval_every, patience, holdout_fraction, seed, calibrate; ``ratio``, the
+        boundaries' growth when there is no ``schedule``, default 2).
 
     Returns parts ``first_chunk`` and ``model_chunks`` (ideal code lengths) and
     ``file_overhead``, so the total is the size of `encode_prequential`'s file (written
@@ -390,9 +422,11 @@ def prequential(
 def encode_prequential(
     model_fn, x, y, *, num_classes: int, first: int = 8, schedule=None, **options
 ) -> bytes:
-    r"""The labels as a real prequential code (kind PREQ): the settings (varints and two
-    float32s), then one rANS stream of every chunk, the first with the uniform code and each
-    next with its model's probabilities (`mdl.codec.encode_label_chunks`).
+    r"""The labels as a real prequential code (kind PREQ), one container section: the settings
+    (`PrequentialSettings`), the labels' CRC-32, then one rANS stream of every chunk, the first
+    with the uniform code and each next with its model's probabilities
+    (`mdl.codec.label_chunk_sections`; the chunk sizes are not stored, the boundaries give
+    them). Files of the first format (sections SETT, META, RANS) still decode.
 
     The file's $8 \cdot$ ``len(bytes)`` bits are $t_0 \log_2 K + \sum_{s \ge 1}
     \sum_{t_{s-1} \le i < t_s} -\log_2 p_{\hat\theta_s}(y_i \mid x_i)$ (module doc) plus the
@@ -424,7 +458,11 @@ def _encode(settings: PrequentialSettings, y, runs) -> bytes:
     t0, k = settings.boundaries[0], settings.num_classes
     chunks = [(np.full((t0, k), 1.0 / k), y[:t0])]
     chunks += [(probs, y[lane.chunk[0] : lane.chunk[1]]) for lane, probs, _ in runs]
-    return pack(KIND, {"SETT": _settings_bytes(settings), **label_chunk_sections(chunks)})
+    sections = label_chunk_sections(chunks)
+    # One section: the settings (what the decoder cannot infer), the labels' checksum (the
+    # last 4 bytes of META: its chunk sizes follow from the boundaries), the coded words.
+    crc = sections["META"][-4:]
+    return pack(KIND, {"CODE": _settings_bytes(settings) + crc + sections["RANS"]})
 
 
 def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
@@ -449,12 +487,27 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
       JRSS A, 1984.
     """
     sections = unpack(data, KIND)
-    settings = _settings_from_bytes(require(sections, "SETT")[0])
     x = np.asarray(x, np.float32)
+    if "CODE" in sections:
+        settings, at = _settings_from_bytes(sections["CODE"])
+        crc, words = sections["CODE"][at : at + 4], sections["CODE"][at + 4 :]
+        if len(crc) != 4:
+            raise CodecError("prequential code is truncated before its checksum")
+    else:  # the format before the one-section layout: settings, META, RANS
+        settings, at = _legacy_settings_from_bytes(require(sections, "SETT")[0])
     if settings.boundaries[-1] != len(x):
         raise CodecError(
             f"the code holds {settings.boundaries[-1]} labels; x has {len(x)} examples"
         )
+    if min(settings.batch_size, settings.eval_every, settings.patience) < 1 or not (
+        0 < settings.holdout_fraction < 1
+    ):
+        raise CodecError(f"prequential settings hold invalid training fields: {settings}")
+    if "CODE" in sections:
+        b = settings.boundaries
+        sizes = [b[0], *(hi - lo for lo, hi in zip(b, b[1:], strict=False))]
+        meta = varints([len(sizes), *sizes, settings.num_classes]) + crc
+        sections = {"META": meta, "RANS": words}
     decoder = LabelChunkDecoder(sections)
     k, t0 = settings.num_classes, settings.boundaries[0]
     y = np.zeros(len(x), np.int64)
@@ -471,6 +524,93 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
     return y
 
 
+_DEFAULTS = PrequentialSettings((2,), 2)
+_OPTIONAL = (  # written only when they differ from the defaults (a flag bit each)
+    "batch_size",
+    "learning_rate",
+    "max_epochs",
+    "min_steps",
+    "eval_every",
+    "patience",
+    "holdout_fraction",
+    "seed",
+    "calibrate",
+)
+_FLOAT_FIELDS = ("learning_rate", "holdout_fraction")  # float32, as trained with
+_FLOAT = struct.Struct("<f")
+
+
+def _stored(settings: PrequentialSettings, field: str):
+    """A field as the file holds it (and as the chunk models train with it)."""
+    value = getattr(settings, field)
+    return float(np.float32(value)) if field in _FLOAT_FIELDS else int(value)
+
+
+def _settings_bytes(settings: PrequentialSettings) -> bytes:
+    """Flags (bit 0: boundaries by the growth rule; bit 1 + i: ``_OPTIONAL[i]`` is not its
+    default), the boundaries (``n, t_0`` and the float32 ratio, or their count and gaps), the
+    number of classes and each non-default field (varint, or float32). A file made with the
+    defaults and doubling spends a dozen bytes here."""
+    changed = [_stored(settings, f) != _stored(_DEFAULTS, f) for f in _OPTIONAL]
+    rule = settings.ratio is not None
+    flags = int(rule) | sum(1 << (1 + i) for i, c in enumerate(changed) if c)
+    b = settings.boundaries
+    if rule:
+        head = varints([flags, b[-1], b[0]]) + _FLOAT.pack(settings.ratio)
+    else:
+        head = varints([flags, len(b), b[0], *(hi - lo for lo, hi in zip(b, b[1:], strict=False))])
+    body = varints([settings.num_classes])
+    for field, c in zip(_OPTIONAL, changed, strict=True):
+        if c:
+            value = getattr(settings, field)
+            body += _FLOAT.pack(value) if field in _FLOAT_FIELDS else varints([int(value)])
+    return head + body
+
+
+def _settings_from_bytes(payload: bytes) -> tuple[PrequentialSettings, int]:
+    """`_settings_bytes` read back from the start of ``payload``; (settings, next offset)."""
+    (flags,), at = read_varints(payload, 1)
+    if not 0 <= flags < 1 << (1 + len(_OPTIONAL)):
+        raise CodecError(f"prequential settings flags {flags} are out of range")
+    ratio = None
+    if flags & 1:
+        (n, first), at = read_varints(payload, 2, at)
+        if at + _FLOAT.size > len(payload):
+            raise CodecError("prequential settings are truncated")
+        (ratio,) = _FLOAT.unpack_from(payload, at)
+        at += _FLOAT.size
+        ratio = float(ratio)
+        try:
+            boundaries = chunk_boundaries(n, first, ratio=ratio)
+        except ValueError as error:
+            raise CodecError(f"prequential settings hold an invalid chunk rule: {error}") from None
+    else:
+        (count,), at = read_varints(payload, 1, at)
+        if not 1 <= count <= MAX_CHUNKS + 1:
+            raise CodecError(f"prequential settings declare {count} chunk boundaries")
+        deltas, at = read_varints(payload, count, at)
+        if any(d < 1 for d in deltas):
+            raise CodecError("prequential settings hold invalid boundaries")
+        boundaries = tuple(int(v) for v in np.cumsum(deltas))
+    (num_classes,), at = read_varints(payload, 1, at)
+    fields = {}
+    for i, field in enumerate(_OPTIONAL):
+        if flags & (1 << (1 + i)):
+            if field in _FLOAT_FIELDS:
+                if at + _FLOAT.size > len(payload):
+                    raise CodecError("prequential settings are truncated")
+                (fields[field],) = _FLOAT.unpack_from(payload, at)
+                at += _FLOAT.size
+            else:
+                (fields[field],), at = read_varints(payload, 1, at)
+    if num_classes < 2 or any(fields.get(f, 1) < 0 for f in _OPTIONAL if f not in _FLOAT_FIELDS):
+        raise CodecError("prequential settings hold invalid fields")
+    # absent fields are the defaults, as stored (the encoder trained with float32 values)
+    fields = {f: fields.get(f, _stored(_DEFAULTS, f)) for f in _OPTIONAL}
+    fields["calibrate"] = bool(fields["calibrate"])
+    return PrequentialSettings(boundaries, num_classes, ratio=ratio, **fields), at
+
+
 _INT_FIELDS = (
     "num_classes",
     "batch_size",
@@ -484,16 +624,9 @@ _INT_FIELDS = (
 _FLOATS = struct.Struct("<ff")  # learning_rate, holdout_fraction
 
 
-def _settings_bytes(settings: PrequentialSettings) -> bytes:
-    ints = [int(getattr(settings, name)) for name in _INT_FIELDS]
-    b = settings.boundaries
-    deltas = [b[0]] + [hi - lo for lo, hi in zip(b, b[1:], strict=False)]
-    return varints([len(b), *deltas, *ints]) + _FLOATS.pack(
-        settings.learning_rate, settings.holdout_fraction
-    )
-
-
-def _settings_from_bytes(payload: bytes) -> PrequentialSettings:
+def _legacy_settings_from_bytes(payload: bytes) -> tuple[PrequentialSettings, int]:
+    """The SETT section of the first prequential format (files written before the
+    one-section layout, such as the committed code-length table's)."""
     (count,), at = read_varints(payload, 1)
     if not 1 <= count <= 1 << 16:
         raise CodecError(f"prequential settings declare {count} chunk boundaries")
@@ -506,9 +639,10 @@ def _settings_from_bytes(payload: bytes) -> PrequentialSettings:
     fields = dict(zip(_INT_FIELDS, ints, strict=True))
     fields["calibrate"] = bool(fields["calibrate"])
     learning_rate, holdout = _FLOATS.unpack_from(payload, at)
-    return PrequentialSettings(
+    settings = PrequentialSettings(
         tuple(int(v) for v in np.cumsum(deltas)),
         learning_rate=float(np.float32(learning_rate)),
         holdout_fraction=float(holdout),
         **fields,
     )
+    return settings, len(payload)

@@ -135,7 +135,10 @@ def test_prequential_compresses_learnable_labels_and_its_file_decodes_exactly():
     # coder wrote: the information content, then the 32-bit sentinel and at most two words of
     # coder state, less than 0.1% lost to its 24-bit probabilities.
     ideal = small.details["ideal_bits"]
-    assert ideal <= 8 * len(container.unpack(blob, "PREQ")["RANS"]) <= ideal * 1.001 + 96
+    assert list(container.unpack(blob, "PREQ")) == ["CODE"]
+    words = 8 * len(blob) - 8 * (container.HEADER_BYTES + 8) - 32  # less framing and the CRC
+    settings_bits = words - ideal
+    assert 0 <= settings_bits <= ideal * 0.001 + 96 + 8 * 20  # a few bytes of settings
     # Labels drawn uniformly at random: no code beats their information content, 300 log2 10
     # bits, by more than SLACK_BITS (Barron), however well the chunk models fit.
     noise = np.random.default_rng(0).integers(0, 10, len(y))
@@ -147,6 +150,70 @@ def test_prequential_compresses_learnable_labels_and_its_file_decodes_exactly():
         decode_prequential(bytes(corrupt), fn, x)
     with pytest.raises(CodecError, match="x has 299 examples"):
         decode_prequential(blob, fn, x[:299])
+    # A file of the first format (sections SETT, META, RANS: every boundary and field written
+    # out), built here from the format's description, still decodes to the same labels.
+    assert np.array_equal(decode_prequential(legacy_layout(blob), fn, x), y)
+
+
+def legacy_layout(blob: bytes) -> bytes:
+    """``blob`` re-framed in the first prequential format: SETT (varints: boundary count, the
+    gaps, num_classes, batch_size, max_epochs, min_steps, eval_every, patience, seed,
+    calibrate; float32 learning rate and holdout fraction), META (chunk count, chunk sizes,
+    alphabet, CRC-32 of the labels) and RANS (the coded words)."""
+    import struct
+
+    from mdl.estimators.prequential import _settings_from_bytes
+
+    code = container.unpack(blob, "PREQ")["CODE"]
+    s, at = _settings_from_bytes(code)
+    gaps = [s.boundaries[0], *np.diff(s.boundaries)]
+    ints = [s.num_classes, s.batch_size, s.max_epochs, s.min_steps, s.eval_every, s.patience]
+    sett = container.varints([len(gaps), *gaps, *ints, s.seed, int(s.calibrate)])
+    sett += struct.pack("<ff", s.learning_rate, s.holdout_fraction)
+    meta = container.varints([len(gaps), *gaps, s.num_classes]) + code[at : at + 4]
+    return container.pack("PREQ", {"SETT": sett, "META": meta, "RANS": code[at + 4 :]})
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(3, 100_000),
+    first=st.integers(2, 64),
+    ratio=st.floats(1.05, 4.0),
+    batch_size=st.integers(1, 1024),
+    learning_rate=st.floats(1e-6, 1.0),
+    seed=st.integers(0, 2**31),
+    calibrate=st.booleans(),
+)
+def test_prequential_settings_read_back_and_every_truncation_is_a_codec_error(
+    n, first, ratio, batch_size, learning_rate, seed, calibrate
+):
+    """The settings header is read back to the same settings (float fields as float32, as the
+    chunk models train with them); every truncated header is a CodecError, never a crash."""
+    from mdl.estimators.prequential import _settings, _settings_bytes, _settings_from_bytes
+
+    first = min(first, n - 1)
+    options = dict(
+        ratio=ratio,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        calibrate=calibrate,
+    )
+    expected = _settings(n, 10, first, None, options)
+    payload = _settings_bytes(expected)
+    assert _settings_from_bytes(payload) == (expected, len(payload))
+    assert expected.learning_rate == float(np.float32(learning_rate))
+    # the boundaries are the growth rule's, computed independently here
+    bounds, r = [first], float(np.float32(ratio))
+    while max(bounds[-1] + 1, math.floor(bounds[-1] * r)) < n:
+        bounds.append(max(bounds[-1] + 1, math.floor(bounds[-1] * r)))
+    assert expected.boundaries == (*bounds, n)
+    for cut in range(len(payload)):
+        try:
+            settings_read, at = _settings_from_bytes(payload[:cut])
+        except CodecError:
+            continue
+        assert at <= cut and settings_read != expected  # a shorter valid header: other fields
 
 
 def test_two_part_parts_are_the_real_files_and_structure_is_the_log_star_code():
@@ -330,6 +397,16 @@ def test_chunk_boundaries_double_and_bad_schedules_are_refused():
         chunk_boundaries(100, schedule=[1, 5])
     with pytest.raises(ValueError, match="at least 2 examples"):
         chunk_boundaries(1)
+    assert chunk_boundaries(100, first=8, ratio=1.5) == (8, 12, 18, 27, 40, 60, 90, 100)
+    assert chunk_boundaries(6, first=2, ratio=1.01) == (2, 3, 4, 5, 6)  # at least one a chunk
+    with pytest.raises(ValueError, match="ratio must be a finite number > 1"):
+        chunk_boundaries(100, ratio=1.0)
+    with pytest.raises(ValueError, match="more than 4096 chunks"):
+        chunk_boundaries(10_000, first=2, ratio=1.0001)
+    with pytest.raises(ValueError, match="not both"):
+        prequential(
+            mlp_fn, np.zeros((10, 5)), np.zeros(10, int), num_classes=3, schedule=[4], ratio=1.5
+        )
 
 
 def test_empty_or_mislabelled_data_is_refused():
