@@ -296,6 +296,12 @@ def _initial_params(model_fn, seed: int):
 def _settings(n, num_classes, first, schedule, options) -> PrequentialSettings:
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2; got {num_classes}")
+    unknown = set(options) - set(PrequentialSettings._fields[2:])
+    if unknown:
+        raise ValueError(
+            f"unknown prequential option(s) {sorted(unknown)}; known: "
+            f"{', '.join(PrequentialSettings._fields[2:])}"
+        )
     options = dict(options)
     if schedule is not None and options.get("ratio") is not None:
         raise ValueError("give schedule= (explicit boundaries) or ratio= (growth), not both")
@@ -425,8 +431,8 @@ def encode_prequential(
     r"""The labels as a real prequential code (kind PREQ), one container section: the settings
     (`PrequentialSettings`), the labels' CRC-32, then one rANS stream of every chunk, the first
     with the uniform code and each next with its model's probabilities
-    (`mdl.codec.label_chunk_sections`; the chunk sizes are not stored, the boundaries give
-    them). Files of the first format (sections SETT, META, RANS) still decode.
+    (the sections of `mdl.codec.encode_label_chunks`; the chunk sizes are not stored, the
+    boundaries give them). Files of the first format (sections SETT, META, RANS) still decode.
 
     The file's $8 \cdot$ ``len(bytes)`` bits are $t_0 \log_2 K + \sum_{s \ge 1}
     \sum_{t_{s-1} \le i < t_s} -\log_2 p_{\hat\theta_s}(y_i \mid x_i)$ (module doc) plus the

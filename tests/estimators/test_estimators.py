@@ -403,6 +403,8 @@ def test_chunk_boundaries_double_and_bad_schedules_are_refused():
         chunk_boundaries(100, ratio=1.0)
     with pytest.raises(ValueError, match="more than 4096 chunks"):
         chunk_boundaries(10_000, first=2, ratio=1.0001)
+    with pytest.raises(ValueError, match=r"unknown prequential option\(s\) \['epochs'\]; known"):
+        prequential(mlp_fn, np.zeros((10, 5)), np.zeros(10, int), num_classes=3, epochs=3)
     with pytest.raises(ValueError, match="not both"):
         prequential(
             mlp_fn, np.zeros((10, 5)), np.zeros(10, int), num_classes=3, schedule=[4], ratio=1.5
