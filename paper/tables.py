@@ -552,7 +552,7 @@ def model_selection(results: Path, numbers: Numbers) -> dict[str, str]:
         mids.append(len(body))
         for method in ("two_part", "prequential", "validation", "occam"):
             row = methods.get(method, {})
-            body.append([dataset.replace("mnist1d", "MNIST-1D").replace("digits", "digits"),
+            body.append([{"mnist1d": "MNIST-1D", "mnist": "MNIST"}.get(dataset, dataset),
                          labels[method], cell(row, "test_error", percent()),
                          cell(row, "code_bits"), cell(row, "seconds")])
     table = tabular("llrrr", ["data", "chosen by", "test error", "two-part bits", "compute (s)"],
@@ -560,7 +560,7 @@ def model_selection(results: Path, numbers: Numbers) -> dict[str, str]:
                     ".seconds; means over seeds)", mids=mids[1:])
     numbers.value("selSpaceBits", s, src, "space_bits", decimal(2))
     numbers.value("selSeeds", s, src, "seeds", lambda seeds: str(len(seeds)))
-    for dataset, macro in (("digits", "Digits"), ("mnist1d", "MnistOneD")):
+    for dataset, macro in (("digits", "Digits"), ("mnist1d", "MnistOneD"), ("mnist", "Mnist")):
         for method, tag in (("two_part", "TwoPart"), ("prequential", "Prequential"),
                             ("validation", "Validation"), ("occam", "Occam")):
             numbers.value(f"sel{macro}{tag}", s, src,
