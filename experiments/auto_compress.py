@@ -167,6 +167,74 @@ def trials_table(target_summary: dict, rows: int = 10) -> str:
     return markdown_table(header, body)
 
 
+def target_trials_table(target_summary: dict, rows: int = 10) -> str:
+    """experiments/auto_compress.md: an error-target search's trials, those that met the target
+    first (smallest file first), then the rest by how far their validation error missed it;
+    the winner is the first row."""
+    from experiments.pages import markdown_table
+
+    ranked = sorted(target_summary["trials"], key=lambda t: (t["violation"], t["total_bits"]))
+    body = []
+    for trial in ranked[:rows]:
+        config, info = trial["config"], trial["info"]
+        body.append(
+            [
+                trial["number"],
+                f"{config.get('beta', 1.0):.3g}",
+                config.get("epochs", "-"),
+                f"{config.get('learning_rate', 1e-3):.2g}",
+                config.get("prior", "spike_laplace"),
+                config.get("compressor", "quantizer"),
+                f"{info['file_bytes']:,}",
+                f"{4 * target_summary['parameters'] / info['file_bytes']:.0f}x",
+                f"{100 * info['validation_error']:.2f}%",
+                f"{100 * info['train_error']:.2f}%",
+            ]
+        )
+    header = [
+        "trial",
+        "beta",
+        "epochs",
+        "learning rate",
+        "prior",
+        "compressor",
+        "file (bytes)",
+        "ratio",
+        "validation error",
+        "train error",
+    ]
+    return markdown_table(header, body)
+
+
+def prequential_trials_table(target_summary: dict) -> str:
+    """experiments/auto_compress.md: every evaluated chunk model and schedule of the
+    prequential search, shortest file first."""
+    from experiments.pages import markdown_table
+
+    body = []
+    for trial in sorted(target_summary["trials"], key=lambda t: t["objective_bits"]):
+        config, info = trial["config"], trial["info"]
+        body.append(
+            [
+                config["channels"],
+                f"{config['ratio']:g}",
+                info["chunks"] - 1,
+                f"{info['ideal_bits']:,.0f}",
+                f"{trial['objective_bits']:,.0f}",
+                f"{info['seconds']:,.0f}",
+            ]
+        )
+    header = [
+        "channels",
+        "ratio",
+        "chunk models",
+        "ideal code (bits)",
+        "file (bits)",
+        "encode (s)",
+    ]
+    return markdown_table(header, body)
+
+
 def main(argv=None) -> dict:
     start = time.perf_counter()
     parser = experiment_parser(
