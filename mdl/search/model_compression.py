@@ -312,6 +312,7 @@ def _plot(summary: dict, path: Path) -> None:
 
     matplotlib.use("Agg")  # a file, never a window; set here, not at import
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
 
     from mdl.plots import pareto_indices
 
@@ -325,15 +326,24 @@ def _plot(summary: dict, path: Path) -> None:
     ax.plot(size[front], 100 * error[front], color="black", lw=1, drawstyle="steps-post")
     if "max_error" in summary:
         ax.axhline(100 * summary["max_error"], color="gray", ls="--", lw=1, label="target")
+        winner = "smallest file on target" if summary["feasible"] else "nearest (none on target)"
+    else:
+        winner = "shortest two-part code"
     ax.scatter(
         [summary["file_bytes"]],
         [100 * summary[which]],
         marker="*",
         s=120,
         color="red",
-        label="smallest file on target" if "max_error" in summary else "shortest two-part code",
+        label=winner,
     )
-    ax.set(xscale="log", xlabel="model file (bytes)", ylabel=which.replace("_", " ") + " (%)")
+    # errors may span 0.1% to 90%: a log axis keeps the accurate trials apart
+    ax.set(xscale="log", yscale="log", xlabel="model file (bytes)")
+    ax.set_ylabel(which.replace("_", " "))
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a log axis
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
