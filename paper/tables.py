@@ -737,6 +737,15 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         "auto_compress_lenet_300_100")
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
+    aim, aim_src = load(results, "auto_compress_target_lenet_300_100"), source(
+        "auto_compress_target_lenet_300_100")
+    numbers.value("autoAimMaxError", aim, aim_src, "lenet_300_100.max_error", percent(1))
+    numbers.value("autoAimValError", aim, aim_src, "lenet_300_100.validation_error", percent())
+    numbers.value("autoAimRatio", aim, aim_src, "lenet_300_100.ratio", decimal(0))
+    numbers.value("autoAimTestError", aim, aim_src, "lenet_300_100.test_error", percent())
+    numbers.add("autoAimMet", {True: "met", False: "was not met"}.get(
+        (aim.get("lenet_300_100") or {}).get("feasible"), MISSING),
+        f"{aim_src}: lenet_300_100.feasible")
     return {"auto_compress.tex": table}
 
 
