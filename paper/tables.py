@@ -746,6 +746,17 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.add("autoAimMet", {True: "met", False: "was not met"}.get(
         (aim.get("lenet_300_100") or {}).get("feasible"), MISSING),
         f"{aim_src}: lenet_300_100.feasible")
+    five, five_src = load(results, "auto_compress_target_lenet5"), source(
+        "auto_compress_target_lenet5")
+    numbers.value("autoFiveMaxError", five, five_src, "lenet5.max_error", percent(1))
+    numbers.value("autoFiveValError", five, five_src, "lenet5.validation_error", percent())
+    numbers.value("autoFiveRatio", five, five_src, "lenet5.ratio", decimal(0))
+    numbers.value("autoFiveTestError", five, five_src, "lenet5.test_error", percent())
+    numbers.add("autoFiveMet", {True: "met", False: "was not met"}.get(
+        (five.get("lenet5") or {}).get("feasible"), MISSING), f"{five_src}: lenet5.feasible")
+    trials5 = (Path(results) / "auto_compress_target_lenet5" / "lenet5" / "summary.json")
+    numbers.add("autoFiveTrials", str(len(json.loads(trials5.read_text())["trials"]))
+                if trials5.exists() else MISSING, f"{five_src}: lenet5/summary.json trials")
     return {"auto_compress.tex": table}
 
 
