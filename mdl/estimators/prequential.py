@@ -505,8 +505,10 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
         raise CodecError(
             f"the code holds {settings.boundaries[-1]} labels; x has {len(x)} examples"
         )
-    if min(settings.batch_size, settings.eval_every, settings.patience) < 1 or not (
-        0 < settings.holdout_fraction < 1
+    if (
+        min(settings.batch_size, settings.eval_every, settings.patience) < 1
+        or not 0 < settings.holdout_fraction < 1
+        or not 0 < settings.learning_rate < math.inf
     ):
         raise CodecError(f"prequential settings hold invalid training fields: {settings}")
     if "CODE" in sections:
