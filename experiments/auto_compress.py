@@ -230,7 +230,7 @@ def prequential_trials_table(target_summary: dict) -> str:
         "chunk models",
         "ideal code (bits)",
         "file (bits)",
-        "encode (s)",
+        "encode (s, shared cores)",
     ]
     return markdown_table(header, body)
 

@@ -754,6 +754,14 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoFiveTestError", five, five_src, "lenet5.test_error", percent())
     numbers.add("autoFiveMet", {True: "met", False: "was not met"}.get(
         (five.get("lenet5") or {}).get("feasible"), MISSING), f"{five_src}: lenet5.feasible")
+    preq, preq_src = load(results, "auto_compress_prequential"), source(
+        "auto_compress_prequential")
+    numbers.value("autoPreqBits", preq, preq_src, "prequential_bits")
+    numbers.value("autoPreqOverhead", preq, preq_src, "prequential",
+                  lambda p: integer(p["file_bits"] - p["ideal_bits"]))
+    numbers.value("autoPreqRatio", preq, preq_src, "prequential.config.ratio", decimal(1))
+    numbers.value("autoPreqChannels", preq, preq_src, "prequential.config.channels",
+                  lambda c: c.replace(",", ", "))
     trials5 = (Path(results) / "auto_compress_target_lenet5" / "lenet5" / "summary.json")
     numbers.add("autoFiveTrials", str(len(json.loads(trials5.read_text())["trials"]))
                 if trials5.exists() else MISSING, f"{five_src}: lenet5/summary.json trials")
