@@ -15,10 +15,10 @@ time budget per target:
 * ``prequential``: the prequential code of the same labels (`mdl.estimators.prequential`, in
   the order of the code-length table: a permutation from seed 0), its chunk model and chunk
   schedule searched (``PREQUENTIAL_SPACE``: the convnet's channels and the boundaries' growth
-  ratio, 2 bits, every point evaluated, Optuna's grid), the other settings the code-length
-  table's. The objective is the real file's size; the winner's file is decoded (every chunk
-  model retrained) before its length is reported. ``prequential_bits`` is that file plus the
-  charge.
+  ratio, 2 bits, Optuna's grid: each point once, as many as the budget allows), the other
+  settings the code-length table's. The objective is the real file's size; the winner's file
+  is decoded (every chunk model retrained) before its length is reported.
+  ``prequential_bits`` is that file plus the charge.
 
 The choice is the shortest two-part code of the training labels plus the configuration's
 codeword (the charge, ``search_bits``, is in every total); the test set is read once per target,
@@ -35,7 +35,8 @@ and ``feasible`` per target.
 Each target's folder holds its journal (a rerun resumes), its trials' files, the winner's
 ``model.mdl`` and a Pareto figure. ``summary.json``: ``lenet5`` and ``lenet_300_100``
 (``ratio``, ``test_error``, ``file_bytes``, ``config``), ``two_part_bits`` (the labels' code,
-charge included), ``search_bits`` (per target), ``seconds``.
+charge included), ``prequential_bits`` and ``prequential`` (``config``, ``file_bits``,
+``ideal_bits``, ``decoded``...), ``search_bits`` (per target), ``seconds``.
 """
 
 from __future__ import annotations
