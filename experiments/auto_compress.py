@@ -134,6 +134,17 @@ def search_prequential(data, out: Path, budget: float | None, smoke: bool) -> di
     return summary
 
 
+def setting_cells(config: dict) -> list:
+    """A trial's training settings as table cells (beta, epochs, learning rate, prior), a
+    dimension the space does not search shown at `compress_model`'s default."""
+    return [
+        f"{config.get('beta', 1.0):.3g}",
+        config.get("epochs", "-"),
+        f"{config.get('learning_rate', 1e-3):.2g}",
+        config.get("prior", "spike_laplace"),
+    ]
+
+
 def trials_table(target_summary: dict, rows: int = 10) -> str:
     """experiments/auto_compress.md: a target's trials by total code (the configuration's
     charge included), shortest first; the winner is the first row."""
@@ -142,14 +153,10 @@ def trials_table(target_summary: dict, rows: int = 10) -> str:
     ranked = sorted(target_summary["trials"], key=lambda t: t["total_bits"])
     body = []
     for trial in ranked[:rows]:
-        config = trial["config"]
         body.append(
             [
                 trial["number"],
-                f"{config.get('beta', 1.0):.3g}",
-                config.get("epochs", "-"),
-                f"{config.get('learning_rate', 1e-3):.2g}",
-                config.get("prior", "spike_laplace"),
+                *setting_cells(trial["config"]),
                 f"{trial['info']['file_bytes']:,}",
                 f"{100 * trial['info']['train_error']:.2f}%",
                 f"{trial['total_bits']:,.0f}",
@@ -181,10 +188,7 @@ def target_trials_table(target_summary: dict, rows: int = 10) -> str:
         body.append(
             [
                 trial["number"],
-                f"{config.get('beta', 1.0):.3g}",
-                config.get("epochs", "-"),
-                f"{config.get('learning_rate', 1e-3):.2g}",
-                config.get("prior", "spike_laplace"),
+                *setting_cells(config),
                 config.get("compressor", "quantizer"),
                 f"{info['file_bytes']:,}",
                 f"{4 * target_summary['parameters'] / info['file_bytes']:.0f}x",

@@ -737,23 +737,17 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         "auto_compress_lenet_300_100")
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
-    aim, aim_src = load(results, "auto_compress_target_lenet_300_100"), source(
-        "auto_compress_target_lenet_300_100")
-    numbers.value("autoAimMaxError", aim, aim_src, "lenet_300_100.max_error", percent(1))
-    numbers.value("autoAimValError", aim, aim_src, "lenet_300_100.validation_error", percent())
-    numbers.value("autoAimRatio", aim, aim_src, "lenet_300_100.ratio", decimal(0))
-    numbers.value("autoAimTestError", aim, aim_src, "lenet_300_100.test_error", percent())
-    numbers.add("autoAimMet", {True: "met", False: "was not met"}.get(
-        (aim.get("lenet_300_100") or {}).get("feasible"), MISSING),
-        f"{aim_src}: lenet_300_100.feasible")
-    five, five_src = load(results, "auto_compress_target_lenet5"), source(
-        "auto_compress_target_lenet5")
-    numbers.value("autoFiveMaxError", five, five_src, "lenet5.max_error", percent(1))
-    numbers.value("autoFiveValError", five, five_src, "lenet5.validation_error", percent())
-    numbers.value("autoFiveRatio", five, five_src, "lenet5.ratio", decimal(0))
-    numbers.value("autoFiveTestError", five, five_src, "lenet5.test_error", percent())
-    numbers.add("autoFiveMet", {True: "met", False: "was not met"}.get(
-        (five.get("lenet5") or {}).get("feasible"), MISSING), f"{five_src}: lenet5.feasible")
+    # the two error-target searches: the same five macros each
+    for prefix, target in (("autoAim", "lenet_300_100"), ("autoFive", "lenet5")):
+        aim, aim_src = load(results, f"auto_compress_target_{target}"), source(
+            f"auto_compress_target_{target}")
+        numbers.value(f"{prefix}MaxError", aim, aim_src, f"{target}.max_error", percent(1))
+        numbers.value(f"{prefix}ValError", aim, aim_src, f"{target}.validation_error",
+                      percent())
+        numbers.value(f"{prefix}Ratio", aim, aim_src, f"{target}.ratio", decimal(0))
+        numbers.value(f"{prefix}TestError", aim, aim_src, f"{target}.test_error", percent())
+        numbers.add(f"{prefix}Met", {True: "met", False: "was not met"}.get(
+            (aim.get(target) or {}).get("feasible"), MISSING), f"{aim_src}: {target}.feasible")
     preq, preq_src = load(results, "auto_compress_prequential"), source(
         "auto_compress_prequential")
     numbers.value("autoPreqBits", preq, preq_src, "prequential_bits")
@@ -764,7 +758,8 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
                   lambda c: c.replace(",", ", "))
     trials5 = (Path(results) / "auto_compress_target_lenet5" / "lenet5" / "summary.json")
     numbers.add("autoFiveTrials", str(len(json.loads(trials5.read_text())["trials"]))
-                if trials5.exists() else MISSING, f"{five_src}: lenet5/summary.json trials")
+                if trials5.exists() else MISSING,
+                f"{source('auto_compress_target_lenet5')}: lenet5/summary.json trials")
     return {"auto_compress.tex": table}
 
 

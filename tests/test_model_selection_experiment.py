@@ -80,12 +80,11 @@ def test_the_committed_mnist_choices_are_argmins_and_test_from_their_files(mnist
         runs = summary["selections"]["mnist"][method]["per_seed"]
         assert [r["seed"] for r in runs] == [0, 1, 2]
         for run in runs:
-            values = {
-                c: r[key] for (c, k), r in _by_kind(records, run["seed"]).items() if k == kind
-            }
+            by = _by_kind(records, run["seed"])
+            values = {c: r[key] for (c, k), r in by.items() if k == kind}
             assert len(values) == 6 and values[run["config"]] == min(values.values()), method
             tested = "split" if method == "validation" else "all"
-            path = _by_kind(records, run["seed"])[run["config"], tested]["model_file"]
+            path = by[run["config"], tested]["model_file"]
             model = load_compressed(folder / path)
             predictions = np.asarray(model(jnp.asarray(data.x_test))).argmax(-1)
             assert run["test_error"] == pytest.approx(
