@@ -239,19 +239,23 @@ def make_points_epoch(step, batch_size: int, *, targets_per_point: bool = False,
     return points_loop_epoch
 
 
-def make_sampled_block(step, batch_size: int, steps: int):
+def make_sampled_block(step, batch_size: int, steps: int, augment=None):
     """``block(state, key, fit_size, x, y, beta) -> state``: ``steps`` updates on minibatches
     drawn uniformly with replacement from the first ``fit_size`` examples (``fit_size`` may be
     traced, so lanes training on prefixes of different lengths share one program: the
     prequential code's chunk models). Each step's indices come from its own key; the
-    compressor's noise from a key folded out of it."""
+    compressor's noise from a key folded out of it; ``augment(key, xb) -> xb`` (e.g.
+    `mdl.data.random_shift`), when given, transforms each minibatch with a third key."""
     step_at = _step_at(step)
 
     def block(state, key, fit_size, x, y, beta):
         def body(carry, step_key):
             index = jax.random.randint(step_key, (batch_size,), 0, fit_size)
             noise_key = jax.random.fold_in(step_key, 1)
-            return step_at(carry, x, y, index, noise_key, beta), None
+            if augment is None:
+                return step_at(carry, x, y, index, noise_key, beta), None
+            xb = augment(jax.random.fold_in(step_key, 2), jnp.take(x, index, axis=0))
+            return step(carry, xb, jnp.take(y, index, axis=0), noise_key, beta), None
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[0]
 

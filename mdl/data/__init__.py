@@ -57,6 +57,7 @@ from mdl.data.download import DownloadError
 from mdl.data.formal_languages import load_formal_language
 from mdl.data.idx import DataFileError, load_fashion_mnist, load_mnist
 from mdl.data.mnist1d import load_mnist1d
+from mdl.data.shift import random_shift
 from mdl.data.synthetic import load_modular_arithmetic, load_sparse_parity, load_teacher_student
 from mdl.data.text import load_text
 from mdl.data.validation import validation_split, without_test
@@ -112,6 +113,7 @@ __all__ = [
     "load_sparse_parity",
     "load_teacher_student",
     "load_text",
+    "random_shift",
     "validation_split",
     "with_classes",
     "without_test",

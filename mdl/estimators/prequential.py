@@ -37,6 +37,7 @@ import math
 import os
 import struct
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -51,6 +52,7 @@ from mdl.codec.stream import LabelChunkDecoder, label_chunk_sections
 from mdl.codes.data import categorical_bits
 from mdl.codes.data_codes import categorical
 from mdl.compress.base import float32_baseline
+from mdl.data.shift import check_shift, random_shift
 from mdl.engine import init_state, keep_where, make_sampled_block, make_step, optimizer_for
 from mdl.estimators.report import DescriptionLength
 from mdl.estimators.validation import check_labelled
@@ -87,6 +89,9 @@ class PrequentialSettings(NamedTuple):
       holdout_fraction: the share of its seen labels a chunk model holds out.
       seed: the seed of every chunk model's initialization and minibatches.
       calibrate: pick a softmax temperature on the held-out slice.
+      augment: shift each training image by up to this many pixels (`mdl.data.random_shift`,
+        with keys from the chunk model's: the decoder draws the same shifts); 0: no shifts.
+        The held-out slice and the coded chunk are never shifted.
       ratio: the growth rule's ratio when ``boundaries`` came from it (`chunk_boundaries`):
         the file then stores ``(n, t_0, ratio)`` instead of every boundary; None for an
         explicit schedule.
@@ -108,6 +113,7 @@ class PrequentialSettings(NamedTuple):
     holdout_fraction: float = 0.1
     seed: int = 0
     calibrate: bool = True
+    augment: int = 0
     ratio: float | None = None
 
 
@@ -206,13 +212,14 @@ def _programs(graphdef, params, settings: PrequentialSettings, holdout_size: int
     a model with no compressor (float32 weights) trained on its mean data bits (``n_train =
     1``, ``beta = 0``), so the step is exactly Adam on ``mean -log2 p(y | x)``."""
     cache_key = (graphdef, settings.batch_size, settings.learning_rate, settings.eval_every)
-    cache_key += (holdout_size,)
+    cache_key += (holdout_size, settings.augment)
     if cache_key in _PROGRAMS:
         return _PROGRAMS[cache_key]
     compressor = float32_baseline()
     optimizer = optimizer_for(compressor, params, {}, optax.adam(settings.learning_rate))
     step = make_step(graphdef, compressor, categorical(), optimizer, n_train=1)
-    lane_block = make_sampled_block(step, settings.batch_size, settings.eval_every)
+    augment = partial(random_shift, max_shift=settings.augment) if settings.augment else None
+    lane_block = make_sampled_block(step, settings.batch_size, settings.eval_every, augment)
     temperatures = jnp.asarray(TEMPERATURES, jnp.float32)
 
     def lane_heldout_bits(params, start, count, x, y):
@@ -364,8 +371,8 @@ def prequential(
       file: where to write the file whose length is the total (atomically), for
         `decode_prequential`; None: measured, not kept.
       options: fields of `PrequentialSettings` (batch_size, learning_rate, max_epochs,
-        min_steps, eval_every, patience, holdout_fraction, seed, calibrate; ``ratio``, the
-        boundaries' growth when there is no ``schedule``, default 2).
+        min_steps, eval_every, patience, holdout_fraction, seed, calibrate, augment; ``ratio``,
+        the boundaries' growth when there is no ``schedule``, default 2).
 
     Returns parts ``first_chunk`` and ``model_chunks`` (ideal code lengths) and
     ``file_overhead``, so the total is the size of `encode_prequential`'s file (written
@@ -384,6 +391,7 @@ def prequential(
     """
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)
+    check_shift(settings.augment, x.shape[1:])
     if int(y.max()) >= num_classes:
         raise ValueError(f"labels go up to {int(y.max())}, beyond num_classes={num_classes}")
     runs, (graphdef, last_params, _) = _run(x, y, model_fn, settings)
@@ -457,6 +465,7 @@ def encode_prequential(
     """
     x, y = check_labelled(x, y)
     settings = _settings(len(y), num_classes, first, schedule, options)
+    check_shift(settings.augment, x.shape[1:])
     return _encode(settings, y, _run(x, y, model_fn, settings)[0])
 
 
@@ -511,6 +520,10 @@ def decode_prequential(data: bytes, model_fn, x) -> np.ndarray:
         or not 0 < settings.learning_rate < math.inf
     ):
         raise CodecError(f"prequential settings hold invalid training fields: {settings}")
+    try:
+        check_shift(settings.augment, x.shape[1:])
+    except ValueError as error:
+        raise CodecError(f"prequential settings hold an invalid shift: {error}") from None
     if "CODE" in sections:
         b = settings.boundaries
         sizes = [b[0], *(hi - lo for lo, hi in zip(b, b[1:], strict=False))]
@@ -543,6 +556,7 @@ _OPTIONAL = (  # written only when they differ from the defaults (a flag bit eac
     "holdout_fraction",
     "seed",
     "calibrate",
+    "augment",
 )
 _FLOAT_FIELDS = ("learning_rate", "holdout_fraction")  # float32, as trained with
 _FLOAT = struct.Struct("<f")

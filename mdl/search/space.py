@@ -209,6 +209,25 @@ class SearchSpace:
             if not ok:
                 raise ValueError(f"{dim.name}={value!r} is not a value of {dim!r}")
 
+    def params(self, config: Mapping[str, Any]) -> dict:
+        """The Optuna trial parameters that `suggest` turns into ``config`` (a `Real` as its
+        point's index): what ``study.enqueue_trial`` takes.
+
+        Raises:
+          ValueError: unless ``config`` is a configuration of this space (`check_config`).
+        """
+        self.check_config(config)
+        params = {}
+        for dim in self.dimensions:
+            value = config[dim.name]
+            if isinstance(dim, Real):
+                points = dim.values()
+                index = min(range(len(points)), key=lambda i: abs(points[i] - value))
+                params[f"{dim.name}#index"] = index
+            else:
+                params[dim.name] = value
+        return params
+
     def suggest(self, trial) -> dict:
         """A configuration proposed by an Optuna trial (a `Real` is proposed as its point's
         index, so every proposal is a point of the code)."""

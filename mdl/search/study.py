@@ -33,7 +33,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -171,6 +171,7 @@ def search(
     max_proposals: int | None = None,
     budget_seconds: float | None = None,
     constrained: bool = False,
+    first: Sequence[Mapping[str, Any]] = (),
 ) -> SearchResult:
     r"""Evaluate up to ``trials`` configurations of ``space`` and return the one with the
     shortest total code $L_{\text{space}}(c) + \text{objective}(c)$.
@@ -197,6 +198,11 @@ def search(
         its target): the winner is the shortest total among the configurations with violation
         0 (or, if none has, the least violation), and TPE models the constraint (Optuna's
         ``Trial.set_constraint``).
+      first: configurations of ``space`` to evaluate before the sampler's own proposals, in
+        this order (Optuna's ``enqueue_trial``; a resumed study does not queue them again): a
+        researcher's prior guess, or the most promising points of a grid the budget may cut
+        short. The charge is the space's code either way: where the search looks first does
+        not change what a configuration costs to name.
 
     Returns:
       A `SearchResult`.
@@ -215,6 +221,7 @@ def search(
         raise ValueError(f"budget_seconds must be > 0 or None; got {budget_seconds!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+    queued = [space.params(config) for config in first]  # ValueError for a stranger
     size = math.prod(len(list(dim.values())) for dim in space.dimensions)
     budget = min(trials, size)
     max_proposals = 20 * trials if max_proposals is None else max_proposals
@@ -227,6 +234,16 @@ def search(
         load_if_exists=True,
     )
     _requeue_dead_workers_trials(study)
+    # A trial holds its parameters once it runs; a queued (waiting) one holds them as Optuna's
+    # fixed parameters until then.
+    held = {
+        _key(t.params or t.system_attrs.get("fixed_params", {}))
+        for t in study.get_trials(deepcopy=False)
+    }
+    for params in queued:
+        if _key(params) not in held:
+            study.enqueue_trial(params)
+            held.add(_key(params))
 
     def run(trial) -> float:
         trial.set_user_attr("host", socket.gethostname())

@@ -155,6 +155,36 @@ def test_prequential_compresses_learnable_labels_and_its_file_decodes_exactly():
     assert np.array_equal(decode_prequential(legacy_layout(blob), fn, x), y)
 
 
+def test_prequential_with_shifted_training_images_decodes_and_refuses_bad_shifts():
+    """Chunk models trained on shifted images (``augment``): the decoder draws the same shifts
+    from the same keys, so the file decodes; a shift that does not fit the images is a
+    ValueError at encoding and a CodecError in a forged file."""
+    from mdl.estimators.prequential import _settings, _settings_bytes, _settings_from_bytes
+
+    data = load("digits")  # 8x8 images
+
+    def fn(rngs):
+        return MLP([64, 32, 10], rngs=rngs)
+
+    x, y = data.x_train[:300], data.y_train[:300]
+    settings = dict(max_epochs=20, min_steps=50, eval_every=25, patience=3, learning_rate=3e-3)
+    blob = encode_prequential(fn, x, y, num_classes=10, augment=1, **settings)
+    assert np.array_equal(decode_prequential(blob, fn, x), y)
+    plain = encode_prequential(fn, x, y, num_classes=10, **settings)
+    assert blob != plain  # the shifts changed the chunk models
+    code = container.unpack(blob, "PREQ")["CODE"]
+    stored, at = _settings_from_bytes(code)
+    assert stored.augment == 1
+    with pytest.raises(ValueError, match="below the image side"):
+        prequential(fn, x, y, num_classes=10, augment=8, **settings)
+    with pytest.raises(ValueError, match="not a square image"):
+        prequential(fn, x.reshape(300, 64)[:, :60], y, num_classes=10, augment=1, **settings)
+    forged = _settings_bytes(_settings(300, 10, 8, None, dict(settings, augment=99)))
+    forged_blob = container.pack("PREQ", {"CODE": forged + code[at:]})
+    with pytest.raises(CodecError, match="invalid shift"):
+        decode_prequential(forged_blob, fn, x)
+
+
 def legacy_layout(blob: bytes) -> bytes:
     """``blob`` re-framed in the first prequential format: SETT (varints: boundary count, the
     gaps, num_classes, batch_size, max_epochs, min_steps, eval_every, patience, seed,
@@ -183,9 +213,10 @@ def legacy_layout(blob: bytes) -> bytes:
     learning_rate=st.floats(1e-6, 1.0),
     seed=st.integers(0, 2**31),
     calibrate=st.booleans(),
+    augment=st.integers(0, 300),
 )
 def test_prequential_settings_read_back_and_every_truncation_is_a_codec_error(
-    n, first, ratio, batch_size, learning_rate, seed, calibrate
+    n, first, ratio, batch_size, learning_rate, seed, calibrate, augment
 ):
     """The settings header is read back to the same settings (float fields as float32, as the
     chunk models train with them); every truncated header is a CodecError, never a crash."""
@@ -198,6 +229,7 @@ def test_prequential_settings_read_back_and_every_truncation_is_a_codec_error(
         learning_rate=learning_rate,
         seed=seed,
         calibrate=calibrate,
+        augment=augment,
     )
     expected = _settings(n, 10, first, None, options)
     payload = _settings_bytes(expected)

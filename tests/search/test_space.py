@@ -100,3 +100,23 @@ def test_a_config_outside_the_space_has_no_code():
         space.bits({"width": 9, "lr": 1.0})
     with pytest.raises(ValueError, match="is not a value"):
         space.bits({"width": 2, "lr": 0.5})  # between the two points of a 1-bit real
+
+
+def test_params_are_what_suggest_turns_back_into_each_configuration():
+    """`SearchSpace.params` inverts `suggest` over every configuration of a small space (an
+    Optuna FixedTrial replays the parameters)."""
+    import optuna
+
+    space = SearchSpace(
+        [
+            IntRange("width", 1, 3),
+            Choice("act", ("relu", "tanh")),
+            Real("lr", 1e-4, 1e-1, precision=2, log=True),
+            Count("layers", low=1, propose_up_to=3),
+        ]
+    )
+    names = [d.name for d in space.dimensions]
+    for values in itertools.product(*(d.values() for d in space.dimensions)):
+        config = dict(zip(names, values, strict=True))
+        params = space.params(config)
+        assert space.suggest(optuna.trial.FixedTrial(params)) == config

@@ -175,6 +175,29 @@ def test_a_time_budget_stops_proposing():
         search(slow, SPACE, trials=1, budget_seconds=0)
 
 
+def test_queued_configurations_are_evaluated_first_once_and_cost_the_space_code(tmp_path):
+    best = {"width": 4, "act": "tanh", "lr": 2 / 3}
+    guess = {"width": 1, "act": "relu", "lr": 0.0}
+    calls = []
+
+    def objective(config):
+        calls.append(config)
+        return toy_bits(config)
+
+    result = search(objective, SPACE, trials=3, sampler="grid", out=tmp_path, first=[guess, best])
+    assert calls[:2] == [guess, {**best, "lr": pytest.approx(2 / 3)}]
+    assert result.config == {**best, "lr": pytest.approx(2 / 3)}
+    assert result.search_bits == pytest.approx(math.log2(6) + 1.0 + 2.0)
+    # resumed with the same queue: nothing is queued or evaluated twice
+    again = search(objective, SPACE, trials=4, sampler="grid", out=tmp_path, first=[guess, best])
+    assert len(calls) == 4 and len(again.trials) == 4
+    assert len({json.dumps(c, sort_keys=True) for c in calls}) == 4
+    with pytest.raises(ValueError, match="is not a value of"):
+        search(objective, SPACE, trials=1, first=[{**best, "width": 9}])
+    with pytest.raises(ValueError, match="missing"):
+        search(objective, SPACE, trials=1, first=[{"width": 4}])
+
+
 def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path):
     from mdl.data import load
     from mdl.search import compress_model
