@@ -756,6 +756,18 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoPreqRatio", preq, preq_src, "prequential.config.ratio", decimal(1))
     numbers.value("autoPreqChannels", preq, preq_src, "prequential.config.channels",
                   lambda c: c.replace(",", ", "))
+    shift, shift_src = load(results, "auto_compress_prequential_shift"), source(
+        "auto_compress_prequential_shift")
+    numbers.value("autoShiftBits", shift, shift_src, "prequential_bits")
+    numbers.value("autoShiftIdeal", shift, shift_src, "prequential.ideal_bits")
+    numbers.value("autoShiftCharge", shift, shift_src, "prequential.search_bits", decimal(0))
+    numbers.value("autoShiftPixels", shift, shift_src, "prequential.config.augment")
+    numbers.value("autoShiftChannels", shift, shift_src, "prequential.config.channels",
+                  lambda c: c.replace(",", ", "))
+    numbers.value("autoShiftRatio", shift, shift_src, "prequential.config.ratio", decimal(1))
+    numbers.add("autoShiftMet", {True: "was met", False: "was not met"}.get(
+        shift["prequential_bits"] <= 6000 if shift else None, MISSING),
+        f"{shift_src}: prequential_bits <= 6000")
     trials5 = (Path(results) / "auto_compress_target_lenet5" / "lenet5" / "summary.json")
     numbers.add("autoFiveTrials", str(len(json.loads(trials5.read_text())["trials"]))
                 if trials5.exists() else MISSING,

@@ -198,26 +198,32 @@ def test_the_committed_lenet_files_give_the_reported_figures(mnist_dir):
         assert test_error == row["test_error"]
 
 
-def test_the_committed_prequential_search_is_its_decoded_file():
-    """The committed prequential search: the winner is its shortest trial file, the reported
-    code is that file plus the space's 2-bit codeword, the run decoded it, and its header (the
-    one-section format) holds the winner's growth rule over all 60,000 labels (decoding
-    retrains every chunk model, minutes: the run did it; here, the header only)."""
+@pytest.mark.parametrize(
+    ("name", "charge"),
+    [("auto_compress_prequential", 2.0), ("auto_compress_prequential_shift", 3.0)],
+)
+def test_the_committed_prequential_search_is_its_decoded_file(name, charge):
+    """The committed prequential searches: the winner is its shortest trial file, the reported
+    code is that file plus the space's codeword (2 bits for the first space, 3 with shifts),
+    the run decoded it, and its header (the one-section format) holds the winner's growth rule
+    over all 60,000 labels and its shift (decoding retrains every chunk model, minutes: the
+    run did it; here, the header only)."""
     from mdl.codec.container import unpack
     from mdl.estimators import chunk_boundaries
     from mdl.estimators.prequential import _settings_from_bytes
 
-    folder = ROOT / "experiments/results/auto_compress_prequential"
+    folder = ROOT / "experiments/results" / name
     summary = json.loads((folder / "summary.json").read_text())
     preq = summary["prequential"]
     trials = json.loads((folder / "prequential" / "summary.json").read_text())["trials"]
     data = (folder / "prequential" / "prequential.preq").read_bytes()
     assert preq["decoded"] and not summary["smoke"]
     assert 8 * len(data) == preq["file_bits"] == min(t["objective_bits"] for t in trials)
-    assert summary["prequential_bits"] == preq["file_bits"] + 2.0 == preq["total_bits"]
+    assert summary["prequential_bits"] == preq["file_bits"] + charge == preq["total_bits"]
     for trial in trials:  # every trial's file is the size it reported
         path = folder / "prequential" / trial["info"]["file"]
         assert 8 * path.stat().st_size == trial["objective_bits"]
     settings, _ = _settings_from_bytes(unpack(data, "PREQ")["CODE"])
     ratio = preq["config"]["ratio"]
     assert settings.ratio == ratio and settings.boundaries == chunk_boundaries(60_000, ratio=ratio)
+    assert settings.augment == preq["config"].get("augment", 0)
