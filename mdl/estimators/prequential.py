@@ -330,6 +330,17 @@ def _settings(n, num_classes, first, schedule, options) -> PrequentialSettings:
     return settings
 
 
+def _checked(x, y, num_classes, first, schedule, options):
+    """``(x, y, settings)`` for `prequential` and `encode_prequential`, every argument checked
+    before any chunk model trains."""
+    x, y = check_labelled(x, y)
+    settings = _settings(len(y), num_classes, first, schedule, options)
+    check_shift(settings.augment, x.shape[1:])
+    if int(y.max()) >= num_classes:
+        raise ValueError(f"labels go up to {int(y.max())}, beyond num_classes={num_classes}")
+    return x, y, settings
+
+
 def _run(x, y, model_fn, settings: PrequentialSettings):
     """Train every chunk model on the true labels; per chunk ``(probs, temperature)``."""
     graphdef, params = _initial_params(model_fn, settings.seed)
@@ -389,11 +400,7 @@ def prequential(
       IEEE Trans. Inf. Theory, 1984; L. Blier and Y. Ollivier, "The description length of deep
       learning models", NeurIPS 2018.
     """
-    x, y = check_labelled(x, y)
-    settings = _settings(len(y), num_classes, first, schedule, options)
-    check_shift(settings.augment, x.shape[1:])
-    if int(y.max()) >= num_classes:
-        raise ValueError(f"labels go up to {int(y.max())}, beyond num_classes={num_classes}")
+    x, y, settings = _checked(x, y, num_classes, first, schedule, options)
     runs, (graphdef, last_params, _) = _run(x, y, model_fn, settings)
     table, total = [], 0.0
     for lane, probs, temperature in runs:
@@ -463,9 +470,7 @@ def encode_prequential(
       A. P. Dawid, "Present position and potential developments: the prequential approach",
       JRSS A, 1984.
     """
-    x, y = check_labelled(x, y)
-    settings = _settings(len(y), num_classes, first, schedule, options)
-    check_shift(settings.augment, x.shape[1:])
+    x, y, settings = _checked(x, y, num_classes, first, schedule, options)
     return _encode(settings, y, _run(x, y, model_fn, settings)[0])
 
 
