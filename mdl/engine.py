@@ -155,18 +155,26 @@ def epoch_plan(key, n: int, batch_size: int):
     return order.reshape(count, batch_size), jax.random.split(noise_key, count)
 
 
-def _step_at(step):
+def _step_at(step, augment=None):
+    """``step_at(state, x, y, index, key, beta)``: the step on the examples at ``index``;
+    ``augment(key, xb) -> xb``, when given, transforms them first with a key folded out of the
+    step's (so the noise key, and a run without ``augment``, stay as they were)."""
+
     def step_at(state, x, y, index, key, beta):
-        return step(state, jnp.take(x, index, axis=0), jnp.take(y, index, axis=0), key, beta)
+        xb = jnp.take(x, index, axis=0)
+        if augment is not None:
+            xb = augment(jax.random.fold_in(key, 2), xb)
+        return step(state, xb, jnp.take(y, index, axis=0), key, beta)
 
     return step_at
 
 
-def make_epoch(step, batch_size: int, *, scan: bool):
+def make_epoch(step, batch_size: int, *, scan: bool, augment=None):
     """``epoch(state, key, x, y, beta) -> state``: one pass over ``(x, y)`` in the batches of
     `epoch_plan`. ``scan=True`` returns one jittable function (a ``lax.scan``);
-    ``scan=False`` a Python loop over a jitted step (see the module doc for why both exist)."""
-    step_at = _step_at(step)
+    ``scan=False`` a Python loop over a jitted step (see the module doc for why both exist).
+    ``augment(key, xb) -> xb`` (e.g. `mdl.data.random_shift`) transforms each batch."""
+    step_at = _step_at(step, augment)
 
     if scan:
 

@@ -28,6 +28,7 @@ from mdl.codes.data_codes import DataCode, default_data_code
 from mdl.codes.data_codes import data_code as as_data_code
 from mdl.compress.base import Compressor, float32_baseline
 from mdl.data.dataset import Dataset
+from mdl.data.shift import check_shift, random_shift
 from mdl.engine import init_state, make_epoch, make_step, optimizer_for, warmup_steps_for
 from mdl.inference import check_data_code_fits, evaluate
 from mdl.params import split_params
@@ -65,6 +66,7 @@ def fit(
     key: jax.Array | None = None,
     eval_every: int = 1,
     keep_best: bool | str = False,
+    augment: int = 0,
     progress: bool = True,
 ) -> FitResult:
     r"""Train ``model`` on ``data`` to minimize data bits + beta x model bits (see module doc).
@@ -97,6 +99,9 @@ def fit(
         value of the named history field (``"test_data_bits"``: early stopping on the data's
         test split, which for that use should be a validation split carved from the training
         data) instead of the last.
+      augment: train on images shifted by up to this many pixels (`mdl.data.random_shift`,
+        a new offset per image and step, from the step's key: the same key, the same shifts);
+        0: the images as they are. The evaluations (history) never shift.
       progress: show a progress bar.
 
     Returns:
@@ -124,6 +129,7 @@ def fit(
         raise ValueError(
             f"need beta >= 0 and warmup_fraction in [0, 1]; got {beta}, {warmup_fraction}"
         )
+    check_shift(augment, tuple(data.x_train.shape[1:]))  # before any compilation
     compressor = compressor or float32_baseline()
     optimizer = optimizer or optax.adam(1e-3)
     key = jax.random.key(0) if key is None else key
@@ -140,7 +146,8 @@ def fit(
     train_optimizer = optimizer_for(compressor, params, cstate, optimizer, compressor_optimizer)
     step = make_step(graphdef, compressor, code, train_optimizer, n_train, warmup_steps)
     # A Python loop of jitted steps, not one lax.scan per epoch: see mdl.engine.make_epoch.
-    run_epoch = make_epoch(step, batch_size, scan=False)
+    shift = (lambda k, xb: random_shift(k, xb, augment)) if augment else None
+    run_epoch = make_epoch(step, batch_size, scan=False, augment=shift)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
     state = init_state(params, cstate, train_optimizer)

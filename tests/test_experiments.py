@@ -281,6 +281,27 @@ def test_auto_compress_smoke_reports_its_winners_files(tmp_path, mnist_dir):
     assert summary["labels"]["ratio"] == pytest.approx(4 * target["parameters"] / size)
 
 
+def test_auto_compress_error_target_smoke_trains_on_shifted_images(tmp_path, mnist_dir):
+    """experiments.auto_compress --error-targets: the smoke space's shift reaches every trial,
+    and the reported validation error is the winner's file's on the held-out tenth."""
+    from experiments.auto_compress import main
+    from experiments.harness import smoke_subset
+    from mdl.compress import load_compressed
+    from mdl.data import load, validation_split
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+
+    argv = ["--smoke", "--error-targets", "--targets", "lenet_300_100"]
+    summary = main([*argv, "--data-root", str(mnist_dir), "--out", str(tmp_path)])
+    search = json.loads((tmp_path / "lenet_300_100" / "summary.json").read_text())
+    assert {t["config"]["augment"] for t in search["trials"]} == {1}
+    result = summary["lenet_300_100"]
+    assert result["max_error"] == 0.016 and result["config"]["augment"] == 1
+    split = validation_split(smoke_subset(load("mnist", root=mnist_dir)), 0.1, seed=0)
+    graphdef, weights = split_params(load_compressed(tmp_path / "lenet_300_100" / "model.mdl"))
+    assert evaluate(graphdef, weights, split.x_test, split.y_test)[1] == result["validation_error"]
+
+
 def test_the_committed_labels_search_meets_its_target_and_its_file_is_the_winner(mnist_dir):
     """The committed auto_compress run (labels target): at most 17 kbits with the search's
     charge; the winner's file is its best trial's, and it decodes to the reported training

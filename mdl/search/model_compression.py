@@ -49,6 +49,7 @@ from mdl.compress import (
     save_compressed,
 )
 from mdl.data import Dataset, validation_split, without_test
+from mdl.data.shift import check_shift
 from mdl.estimators import two_part
 from mdl.inference import check_data_code_fits, evaluate
 from mdl.models import MLP, ConvNet, lenet5, lenet_300_100, parameter_count
@@ -86,6 +87,23 @@ COMPRESSORS: dict[str, Callable[[str], Compressor]] = {
 Every tensor is quantized (with the ``prior`` dimension's prior); ``pruned`` first gates every
 weight matrix and kernel (hard-concrete L0), ``filter_pruned`` whole output channels of the
 convolution kernels (so it fits only families with kernels whose path holds ``conv``)."""
+
+
+def check_shifts_fit(space: SearchSpace, data: Dataset) -> None:
+    """Refuse, before any training, an ``augment`` dimension that is not a `Choice` of shifts
+    the data's images allow (`mdl.data.shift.check_shift`)."""
+    dimension = next((d for d in space.dimensions if d.name == "augment"), None)
+    if dimension is None:
+        return
+    if not isinstance(dimension, Choice):
+        raise ValueError(f"the augment dimension must be a Choice of shifts; got {dimension}")
+    for shift in dimension.options:
+        try:
+            check_shift(shift, tuple(data.x_train.shape[1:]))
+        except ValueError as error:
+            raise ValueError(
+                f"search space: augment {shift!r} does not fit the data: {error}"
+            ) from error
 
 
 def check_compressors_fit(space: SearchSpace, model) -> None:
@@ -152,8 +170,9 @@ def compress_model(
       trials: configurations to evaluate at most.
       budget_seconds: stop proposing after this long (None: no limit).
       space: the search space; its dimensions must be among ``beta``, ``epochs``,
-        ``learning_rate``, ``prior`` and ``compressor`` (a `Choice` of ``COMPRESSORS`` names;
-        default `default_space`).
+        ``learning_rate``, ``prior``, ``compressor`` (a `Choice` of ``COMPRESSORS`` names) and
+        ``augment`` (a `Choice` of shifts in pixels: `mdl.train.fit`'s ``augment``; default
+        `default_space`, no shifts).
       batch_size: minibatch size of every trial.
       seed: model initialization, batch order and the sampler's seed.
       delta: the bound's confidence parameter.
@@ -171,14 +190,14 @@ def compress_model(
 
     Raises:
       ValueError: for an unknown family, a space with other dimensions, a compressor choice
-        that is unknown or does not fit the family's model, a model whose outputs do not fit
-        the data's labels, or a ``max_error`` or ``validation_fraction`` outside (0, 1);
-        before any training.
+        that is unknown or does not fit the family's model, a shift the images do not allow,
+        a model whose outputs do not fit the data's labels, or a ``max_error`` or
+        ``validation_fraction`` outside (0, 1); before any training.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     space = space or default_space()
-    allowed = {"beta", "epochs", "learning_rate", "prior", "compressor"}
+    allowed = {"beta", "epochs", "learning_rate", "prior", "compressor", "augment"}
     names = {d.name for d in space.dimensions}
     if not names <= allowed:
         raise ValueError(f"space dimensions must be among {sorted(allowed)}; got {sorted(names)}")
@@ -197,6 +216,7 @@ def compress_model(
     )
     check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
     check_compressors_fit(space, FAMILIES[family](data, seed))
+    check_shifts_fit(space, data)
     started = time.perf_counter()
     defaults = {
         "beta": 1.0,
@@ -204,6 +224,7 @@ def compress_model(
         "learning_rate": 1e-3,
         "prior": "spike_laplace",
         "compressor": "quantizer",
+        "augment": 0,
     }
 
     def objective(config: dict) -> dict:
@@ -222,6 +243,7 @@ def compress_model(
             warmup_fraction=0.5,
             key=jax.random.key(seed),
             eval_every=settings["epochs"],
+            augment=settings["augment"],
             progress=progress,
         )
         # one file per configuration: a digest of its JSON (distinct configurations, names)

@@ -216,6 +216,11 @@ def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path
         compress_model(
             "mlp", data, out=tmp_path, space=SearchSpace([Choice("compressor", ("zip",))])
         )
+    # digits are 8x8 images: a shift of 8 pixels leaves nothing of them
+    with pytest.raises(ValueError, match="augment 8 does not fit the data: max_shift must be"):
+        compress_model("mlp", data, out=tmp_path, space=SearchSpace([Choice("augment", (1, 8))]))
+    with pytest.raises(ValueError, match="augment dimension must be a Choice"):
+        compress_model("mlp", data, out=tmp_path, space=SearchSpace([IntRange("augment", 0, 2)]))
     assert not (tmp_path / "search.journal").exists()
 
 
@@ -234,6 +239,29 @@ def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
     assert summary["config"] == {"compressor": "pruned", "epochs": 2}
     graphdef, weights = split_params(load_compressed(tmp_path / "model.mdl"))
     assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
+
+
+def test_a_searched_shift_reaches_training(tmp_path):
+    """The augment dimension reaches `fit`: the same configuration with shifts of a pixel
+    trains a different model (another file) than without, and its file still decodes to the
+    reported training error."""
+    from mdl.compress import load_compressed
+    from mdl.data import load
+    from mdl.inference import evaluate
+    from mdl.params import split_params
+    from mdl.search import compress_model
+
+    data = load("digits")
+    files = {}
+    for shift in (0, 1):
+        space = SearchSpace([Choice("augment", (shift,)), Choice("epochs", (2,))])
+        out = tmp_path / str(shift)
+        summary = compress_model("mlp", data, out=out, space=space, trials=1)
+        assert summary["config"] == {"augment": shift, "epochs": 2}
+        graphdef, weights = split_params(load_compressed(out / "model.mdl"))
+        assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
+        files[shift] = (out / "model.mdl").read_bytes()
+    assert files[0] != files[1]
 
 
 def test_a_constrained_search_picks_the_shortest_feasible_configuration():
