@@ -44,7 +44,7 @@ from mdl.compress.base import (
     map_leaves,
     selected_paths,
 )
-from mdl.compress.quantize import _step_values, quantizer
+from mdl.compress.quantize import quantizer, step_values
 
 # Integer products of bins must stay exact in float32 (below 2^24) for ``hard`` and the decoder
 # to agree; a trained factor's bins are a few hundred at most.
@@ -171,7 +171,7 @@ def lora(
                 # the same way, outside any fused program: an exp inside a fusion can round
                 # differently by an ulp, and the product would then differ from the file's).
                 steps = [
-                    _step_values(cstate["quant"][f"{path}/{side}"].log_step, False)
+                    step_values(cstate["quant"][f"{path}/{side}"].log_step, False)
                     for side in ("a", "b")
                 ]
                 product = exact_product(hard_factors[path]["a"], hard_factors[path]["b"], *steps)

@@ -208,15 +208,16 @@ def _power_of_two(log_step):
     return exact + (smooth - jax.lax.stop_gradient(smooth))
 
 
-def _step_values(log_step, power_of_two: bool):
-    """The learned steps (one, or one per group); with ``power_of_two``, each rounded to the
-    nearest power of two."""
+def step_values(log_step, power_of_two: bool):
+    """The learned steps (one, or one per group) from their logarithms; with
+    ``power_of_two``, each rounded to the nearest power of two (straight-through). Public for
+    the compressors built on a quantizer's state (`mdl.compress.low_rank`)."""
     return _power_of_two(log_step) if power_of_two else jnp.exp(log_step)
 
 
 def _channel_steps(state: QuantState, w, power_of_two: bool = False):
     """The step of every weight: a scalar, or per-group steps spread over the last axis."""
-    step = _step_values(state.log_step, power_of_two)
+    step = step_values(state.log_step, power_of_two)
     if step.ndim == 0:
         return step
     return step[jnp.asarray(group_index(w.shape[-1], step.shape[0]))]
@@ -351,7 +352,7 @@ def quantizer(
         symbols = np.rint(weights / step).astype(np.int64)
         prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
         log_step = jnp.asarray(state.log_step, jnp.float32)
-        steps = np.asarray(_step_values(log_step, power_of_two_steps), np.float32)
+        steps = np.asarray(step_values(log_step, power_of_two_steps), np.float32)
         if steps.ndim == 0:
             return QuantizedLeaf(symbols, np.float32(steps), prior_obj)
         return GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)
