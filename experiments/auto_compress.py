@@ -97,12 +97,22 @@ LENET5_TARGET_SPACE = SearchSpace(
 )
 
 
+# LeNet-300-100's trials take about a minute, so its space stays `default_space`'s but for the
+# epochs: shifted images make a harder training set (a probe on the validation split, beta
+# 0.3, 40 epochs: training error 0.84% unshifted, 1.15% with 1-pixel shifts), so the runs
+# shorter than 20 epochs give way to 80. Written down before its shifted run.
+LENET_300_100_TARGET_SPACE = SearchSpace(
+    [
+        Choice("epochs", (20, 40, 80)) if d.name == "epochs" else d
+        for d in default_space().dimensions
+    ]
+    + [SHIFTS]
+)
+
+
 def error_target_space(target: str) -> SearchSpace:
-    """``--error-targets``' space: `mdl.search.default_space` and random shifts of the training
-    images (``SHIFTS``) for LeNet-300-100, ``LENET5_TARGET_SPACE`` for LeNet-5."""
-    if target == "lenet5":
-        return LENET5_TARGET_SPACE
-    return SearchSpace([*default_space().dimensions, SHIFTS])
+    """``--error-targets``' space: ``LENET5_TARGET_SPACE`` or ``LENET_300_100_TARGET_SPACE``."""
+    return LENET5_TARGET_SPACE if target == "lenet5" else LENET_300_100_TARGET_SPACE
 
 
 def chunk_model_fn(channels: str, smoke: bool = False):
