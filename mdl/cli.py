@@ -6,7 +6,7 @@ mdl report RESULTS_DIR
 mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
 mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M]
-    [--max-error E] [--out DIR]
+    [--max-error E] [--shifts 0,1,2] [--out DIR]
 mdl --version
 """
 
@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="instead: the smallest file whose error on a 10%% validation split of the "
         "training data is at most this (e.g. 0.016)",
+    )
+    compress_model.add_argument(
+        "--shifts",
+        help="also search random shifts of the training images, in pixels: a comma-separated "
+        "list such as 0,1,2 (image data only)",
     )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
@@ -309,19 +314,35 @@ def write_sweep_summary(
     return write_json_atomic(out / "summary.json", summary)
 
 
+def _shifts(text: str | None) -> tuple[int, ...]:
+    """``--shifts 0,1,2`` -> (0, 1, 2); None -> (); anything else is a UsageError."""
+    if text is None:
+        return ()
+    try:
+        shifts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--shifts must be integers such as 0,1,2; got {text!r}") from None
+    if min(shifts) < 0 or len(set(shifts)) != len(shifts):
+        raise UsageError(f"--shifts must be distinct integers >= 0; got {text!r}")
+    return shifts
+
+
 def _compress_model(args) -> int:
     from mdl.data import load
-    from mdl.search import Choice, Real, SearchSpace, compress_model
+    from mdl.search import Choice, Real, SearchSpace, compress_model, default_space
 
     if args.trials < 1:
         raise UsageError(f"--trials must be >= 1; got {args.trials}")
     if args.budget_minutes is not None and args.budget_minutes <= 0:
         raise UsageError(f"--budget-minutes must be > 0; got {args.budget_minutes}")
+    shifts = _shifts(args.shifts)
     data = load(args.data)
     space, trials = None, args.trials
     if args.smoke:
         space = SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
         trials = 2
+    if shifts:
+        space = SearchSpace([*(space or default_space()).dimensions, Choice("augment", shifts)])
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
     try:
         summary = compress_model(

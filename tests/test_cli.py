@@ -146,12 +146,26 @@ def test_compress_model_smoke_writes_the_winner_and_resumes(tmp_path, capsys):
     assert [p.stat().st_mtime_ns for p in sorted((out / "trials").iterdir())] == stamps
 
 
+def test_compress_model_searches_the_given_shifts(tmp_path, capsys):
+    """``--shifts``: every trial's configuration names one of the given shifts, and its
+    charge covers them (the smoke space's 1 bit, plus 1 for two shifts)."""
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    assert main([*argv, "--shifts", "0,1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(t["config"]["augment"] in (0, 1) for t in summary["trials"])
+    assert summary["search_bits"] == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--trials", "0"], "--trials must be >= 1"),
         (["--budget-minutes", "-1"], "must be > 0"),
         (["--max-error", "2"], "max_error must be in (0, 1)"),
+        (["--shifts", "1,x"], "--shifts must be integers such as 0,1,2; got '1,x'"),
+        (["--shifts", "0,-1"], "--shifts must be distinct integers >= 0"),
+        (["--shifts", "0,9"], "augment 9 does not fit the data: max_shift must be below"),
     ],
 )
 def test_compress_model_bad_options_exit_2(tmp_path, capsys, extra, message):
