@@ -740,10 +740,12 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         "auto_compress_lenet_300_100")
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
-    # the two error-target searches: the same five macros each
-    for prefix, target in (("autoAim", "lenet_300_100"), ("autoFive", "lenet5")):
-        aim, aim_src = load(results, f"auto_compress_target_{target}"), source(
-            f"auto_compress_target_{target}")
+    # the error-target searches, without and with shifted training images: the same macros
+    for prefix, run, target in (("autoAim", "auto_compress_target", "lenet_300_100"),
+                                ("autoFive", "auto_compress_target", "lenet5"),
+                                ("autoAimShift", "auto_compress_shift", "lenet_300_100"),
+                                ("autoFiveShift", "auto_compress_shift", "lenet5")):
+        aim, aim_src = load(results, f"{run}_{target}"), source(f"{run}_{target}")
         numbers.value(f"{prefix}MaxError", aim, aim_src, f"{target}.max_error", percent(1))
         numbers.value(f"{prefix}ValError", aim, aim_src, f"{target}.validation_error",
                       percent())
@@ -751,6 +753,11 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         numbers.value(f"{prefix}TestError", aim, aim_src, f"{target}.test_error", percent())
         numbers.add(f"{prefix}Met", {True: "met", False: "was not met"}.get(
             (aim.get(target) or {}).get("feasible"), MISSING), f"{aim_src}: {target}.feasible")
+        if run == "auto_compress_shift":
+            numbers.value(f"{prefix}Bytes", aim, aim_src, f"{target}.file_bytes")
+            numbers.value(f"{prefix}Pixels", aim, aim_src, f"{target}.config.augment")
+            numbers.value(f"{prefix}Minutes", aim, aim_src, f"seconds.{target}",
+                          lambda x: f"{x / 60:.0f}")
     # the two prequential searches (without, then with shifted images): the same three macros
     searches = {prefix: (load(results, name), source(name)) for prefix, name in (
         ("autoPreq", "auto_compress_prequential"),
@@ -769,10 +776,12 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.add("autoShiftMet", {True: "was met", False: "was not met"}.get(
         shift["prequential_bits"] <= PREQUENTIAL_TARGET_BITS if shift else None, MISSING),
         f"{shift_src}: prequential_bits <= {PREQUENTIAL_TARGET_BITS}")
-    trials5 = (Path(results) / "auto_compress_target_lenet5" / "lenet5" / "summary.json")
-    numbers.add("autoFiveTrials", str(len(json.loads(trials5.read_text())["trials"]))
-                if trials5.exists() else MISSING,
-                f"{source('auto_compress_target_lenet5')}: lenet5/summary.json trials")
+    for prefix, run in (("autoFive", "auto_compress_target"), ("autoFiveShift",
+                                                                 "auto_compress_shift")):
+        trials5 = Path(results) / f"{run}_lenet5" / "lenet5" / "summary.json"
+        numbers.add(f"{prefix}Trials", str(len(json.loads(trials5.read_text())["trials"]))
+                    if trials5.exists() else MISSING,
+                    f"{source(f'{run}_lenet5')}: lenet5/summary.json trials")
     return {"auto_compress.tex": table}
 
 
