@@ -89,15 +89,21 @@ weight matrix and kernel (hard-concrete L0), ``filter_pruned`` whole output chan
 convolution kernels (so it fits only families with kernels whose path holds ``conv``)."""
 
 
+def _choice_options(space: SearchSpace, name: str, what: str) -> tuple:
+    """The options of ``space``'s dimension ``name`` (none when it has no such dimension),
+    which must be a `Choice` (of ``what``, for the error)."""
+    dimension = next((d for d in space.dimensions if d.name == name), None)
+    if dimension is None:
+        return ()
+    if not isinstance(dimension, Choice):
+        raise ValueError(f"the {name} dimension must be a Choice of {what}; got {dimension}")
+    return dimension.options
+
+
 def check_shifts_fit(space: SearchSpace, data: Dataset) -> None:
     """Refuse, before any training, an ``augment`` dimension that is not a `Choice` of shifts
     the data's images allow (`mdl.data.shift.check_shift`)."""
-    dimension = next((d for d in space.dimensions if d.name == "augment"), None)
-    if dimension is None:
-        return
-    if not isinstance(dimension, Choice):
-        raise ValueError(f"the augment dimension must be a Choice of shifts; got {dimension}")
-    for shift in dimension.options:
+    for shift in _choice_options(space, "augment", "shifts"):
         try:
             check_shift(shift, tuple(data.x_train.shape[1:]))
         except ValueError as error:
@@ -110,13 +116,11 @@ def check_compressors_fit(space: SearchSpace, model) -> None:
     """Refuse, before any training, a ``compressor`` choice that is unknown or does not fit
     ``model`` (its ``init`` fails on the model's parameters: a selection that matches no
     tensor, structured gates on tensors without an output axis...)."""
-    dimension = next((d for d in space.dimensions if d.name == "compressor"), None)
-    if dimension is None:
+    options = _choice_options(space, "compressor", "names")
+    if not options:
         return
-    if not isinstance(dimension, Choice):
-        raise ValueError(f"the compressor dimension must be a Choice of names; got {dimension}")
     _, params = split_params(model)
-    for name in dimension.options:
+    for name in options:
         if name not in COMPRESSORS:
             raise ValueError(
                 f"search space: compressor {name!r} is unknown; known: {', '.join(COMPRESSORS)}"

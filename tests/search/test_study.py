@@ -221,6 +221,8 @@ def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path
         compress_model("mlp", data, out=tmp_path, space=SearchSpace([Choice("augment", (1, 8))]))
     with pytest.raises(ValueError, match="augment dimension must be a Choice"):
         compress_model("mlp", data, out=tmp_path, space=SearchSpace([IntRange("augment", 0, 2)]))
+    with pytest.raises(ValueError, match="compressor dimension must be a Choice of names"):
+        compress_model("mlp", data, out=tmp_path, space=SearchSpace([IntRange("compressor", 0, 2)]))
     assert not (tmp_path / "search.journal").exists()
 
 
