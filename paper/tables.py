@@ -753,11 +753,12 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         numbers.value(f"{prefix}TestError", aim, aim_src, f"{target}.test_error", percent())
         numbers.add(f"{prefix}Met", {True: "met", False: "was not met"}.get(
             (aim.get(target) or {}).get("feasible"), MISSING), f"{aim_src}: {target}.feasible")
-        if run == "auto_compress_shift":
-            numbers.value(f"{prefix}Bytes", aim, aim_src, f"{target}.file_bytes")
-            numbers.value(f"{prefix}Pixels", aim, aim_src, f"{target}.config.augment")
-            numbers.value(f"{prefix}Minutes", aim, aim_src, f"seconds.{target}",
-                          lambda x: f"{x / 60:.0f}")
+        numbers.value(f"{prefix}Bytes", aim, aim_src, f"{target}.file_bytes")
+        numbers.value(f"{prefix}Minutes", aim, aim_src, f"seconds.{target}",
+                      lambda x: f"{x / 60:.0f}")
+        trials = Path(results) / f"{run}_{target}" / target / "summary.json"
+        numbers.add(f"{prefix}Trials", str(len(json.loads(trials.read_text())["trials"]))
+                    if trials.exists() else MISSING, f"{aim_src}: {target}/summary.json trials")
     # the two prequential searches (without, then with shifted images): the same three macros
     searches = {prefix: (load(results, name), source(name)) for prefix, name in (
         ("autoPreq", "auto_compress_prequential"),
@@ -776,12 +777,6 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.add("autoShiftMet", {True: "was met", False: "was not met"}.get(
         shift["prequential_bits"] <= PREQUENTIAL_TARGET_BITS if shift else None, MISSING),
         f"{shift_src}: prequential_bits <= {PREQUENTIAL_TARGET_BITS}")
-    for prefix, run in (("autoFive", "auto_compress_target"), ("autoFiveShift",
-                                                                 "auto_compress_shift")):
-        trials5 = Path(results) / f"{run}_lenet5" / "lenet5" / "summary.json"
-        numbers.add(f"{prefix}Trials", str(len(json.loads(trials5.read_text())["trials"]))
-                    if trials5.exists() else MISSING,
-                    f"{source(f'{run}_lenet5')}: lenet5/summary.json trials")
     return {"auto_compress.tex": table}
 
 
