@@ -55,7 +55,15 @@ from mdl.data import load
 from mdl.estimators import decode_prequential, prequential
 from mdl.models import MLP, ConvNet
 from mdl.records import write_json_atomic
-from mdl.search import Choice, Real, SearchSpace, compress_model, default_space, search
+from mdl.search import (
+    Choice,
+    Real,
+    SearchSpace,
+    compress_model,
+    default_space,
+    search,
+    smoke_space,
+)
 
 FAMILY = {"lenet5": "lenet5", "lenet_300_100": "lenet_300_100", "labels": "convnet"}
 TARGETS = (*FAMILY, "prequential")
@@ -339,9 +347,7 @@ def main(argv=None) -> dict:
             continue
         space = error_target_space(target) if args.error_targets else None
         if args.smoke:
-            space = SearchSpace(
-                [Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))]
-            )
+            space = smoke_space()
             if args.error_targets:  # the shifted training path, in seconds
                 space = SearchSpace([*space.dimensions, Choice("augment", (1,))])
         result = compress_model(

@@ -329,7 +329,7 @@ def _shifts(text: str | None) -> tuple[int, ...]:
 
 def _compress_model(args) -> int:
     from mdl.data import load
-    from mdl.search import Choice, Real, SearchSpace, compress_model, default_space
+    from mdl.search import Choice, SearchSpace, compress_model, default_space, smoke_space
 
     if args.trials < 1:
         raise UsageError(f"--trials must be >= 1; got {args.trials}")
@@ -339,7 +339,7 @@ def _compress_model(args) -> int:
     data = load(args.data)
     space, trials = None, args.trials
     if args.smoke:
-        space = SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
+        space = smoke_space()
         trials = 2
     if shifts:
         space = SearchSpace([*(space or default_space()).dimensions, Choice("augment", shifts)])

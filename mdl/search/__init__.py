@@ -6,7 +6,7 @@ itself paid for in bits (a `SearchSpace` is a prefix code), with Optuna proposin
     result.total_bits  # objective bits + the configuration's codeword
 """
 
-from mdl.search.model_compression import FAMILIES, compress_model, default_space
+from mdl.search.model_compression import FAMILIES, compress_model, default_space, smoke_space
 from mdl.search.space import Choice, Count, IntRange, Real, SearchSpace
 from mdl.search.study import SearchResult, search
 
@@ -20,5 +20,6 @@ __all__ = [
     "SearchSpace",
     "compress_model",
     "default_space",
+    "smoke_space",
     "search",
 ]

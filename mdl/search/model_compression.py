@@ -148,6 +148,12 @@ def default_space() -> SearchSpace:
     )
 
 
+def smoke_space() -> SearchSpace:
+    """Two one-epoch configurations (beta 0.3 or 3: 1 bit), for checks that run in seconds
+    (``--smoke`` of ``mdl compress-model`` and of the experiments)."""
+    return SearchSpace([Real("beta", 0.3, 3.0, precision=1, log=True), Choice("epochs", (1,))])
+
+
 def compress_model(
     family: str,
     data: Dataset,
