@@ -30,8 +30,9 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -167,6 +168,8 @@ def compress_model(
     delta: float = 0.05,
     max_error: float | None = None,
     validation_fraction: float = 0.1,
+    sampler: str = "tpe",
+    first: Sequence[Mapping[str, Any]] = (),
     progress: bool = False,
 ) -> dict:
     """Search, write and report (module doc).
@@ -189,6 +192,11 @@ def compress_model(
       max_error: None: minimize the two-part code on all training data. A target in (0, 1):
         find the smallest model file whose validation error is at most this (module doc).
       validation_fraction: the share of the training data held out to check ``max_error``.
+      sampler: the proposal strategy (`mdl.search.search`'s): ``"tpe"``, ``"random"``,
+        ``"grid"`` (every point of a space of `Choice` dimensions once, as many as the budget
+        allows) or ``"qmc"``.
+      first: configurations to evaluate before the sampler's own, in this order (the points
+        of a grid the budget may cut short that look most promising before the run).
       progress: progress bars.
 
     Returns:
@@ -201,8 +209,9 @@ def compress_model(
     Raises:
       ValueError: for an unknown family, a space with other dimensions, a compressor choice
         that is unknown or does not fit the family's model, a shift the images do not allow,
-        a model whose outputs do not fit the data's labels, or a ``max_error`` or
-        ``validation_fraction`` outside (0, 1); before any training.
+        a model whose outputs do not fit the data's labels, a ``max_error`` or
+        ``validation_fraction`` outside (0, 1), an unknown sampler or a ``first``
+        configuration outside the space; before any training.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
@@ -288,6 +297,8 @@ def compress_model(
         out=out,
         seed=seed,
         budget_seconds=budget_seconds,
+        sampler=sampler,
+        first=first,
         constrained=max_error is not None,
         # a study of its own per objective: a journal shared with another target's search
         # never mixes their trials

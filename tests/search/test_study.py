@@ -243,6 +243,37 @@ def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
     assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
 
 
+def test_compress_model_evaluates_the_first_grid_points_first(tmp_path):
+    """``sampler="grid"`` with ``first``: a one-trial search evaluates exactly the queued point,
+    whichever of the two it is (so the order is the caller's, not the grid sampler's); a
+    ``first`` point outside the space and an unknown sampler are refused before training."""
+    from mdl.data import load
+    from mdl.search import compress_model
+
+    data = load("digits")
+    space = SearchSpace([Choice("beta", (0.3, 3.0)), Choice("epochs", (1,))])
+    for beta in (0.3, 3.0):
+        point = {"beta": beta, "epochs": 1}
+        out = tmp_path / str(beta)
+        summary = compress_model(
+            "mlp", data, out=out, space=space, trials=1, sampler="grid", first=[point]
+        )
+        assert summary["config"] == point
+        assert [t["config"] for t in summary["trials"]] == [point]
+    with pytest.raises(ValueError, match="beta"):
+        compress_model(
+            "mlp",
+            data,
+            out=tmp_path / "bad",
+            space=space,
+            sampler="grid",
+            first=[{"beta": 1.0, "epochs": 1}],
+        )
+    with pytest.raises(ValueError, match="sampler"):
+        compress_model("mlp", data, out=tmp_path / "bad", space=space, sampler="annealing")
+    assert not list((tmp_path / "bad" / "trials").glob("*.mdl"))
+
+
 def test_a_searched_shift_reaches_training(tmp_path):
     """The augment dimension reaches `fit`: the same configuration with shifts of a pixel
     trains a different model (another file) than without, and its file still decodes to the
