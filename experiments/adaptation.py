@@ -40,7 +40,6 @@ import time
 from dataclasses import replace
 
 import jax
-import optax
 from flax import nnx
 
 from experiments.harness import experiment_parser, smoke_subset, write_summary
@@ -58,10 +57,10 @@ from mdl.compress.files import (
     decode_compressed,
     encode_compressed,
     load_compressed,
-    split_params,
 )
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, with_classes, without_test
-from mdl.inference import evaluate
+from mdl.inference import evaluate_model
 from mdl.models import ConvNet
 from mdl.train import fit
 
@@ -93,15 +92,9 @@ def new_model(seed: int = 0) -> ConvNet:
     return ConvNet(list(ARCH["channels"]), input_pool=ARCH["input_pool"], rngs=nnx.Rngs(seed))
 
 
-def cosine_adam(settings: dict, examples: int):
-    steps = settings["epochs"] * max(1, examples // 128)
-    return optax.adam(optax.cosine_decay_schedule(settings["learning_rate"], steps))
-
-
 def figures(model, data, split: str) -> tuple[float, float]:
     """(data bits, error) of ``model`` on ``data``'s ``split``."""
-    graphdef, weights = split_params(model)
-    return evaluate(graphdef, weights, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"))
+    return evaluate_model(model, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"))
 
 
 def train_reference(source, epochs: int) -> tuple[bytes, float, float]:
@@ -111,7 +104,9 @@ def train_reference(source, epochs: int) -> tuple[bytes, float, float]:
     result = fit(
         new_model(),
         without_test(source),
-        optimizer=cosine_adam({**REFERENCE, "epochs": epochs}, len(source.y_train)),
+        optimizer=cosine_adam(
+            REFERENCE["learning_rate"], epochs=epochs, examples=len(source.y_train)
+        ),
         epochs=epochs,
         key=jax.random.key(0),
         progress=False,
@@ -159,7 +154,9 @@ def run_arm(out, arm: str, ref_file: bytes, target, epochs: int, betas) -> dict:
             new_model(),
             train_only,
             compressor=compressor,
-            optimizer=cosine_adam({**ADAPT, "epochs": epochs}, len(target.y_train)),
+            optimizer=cosine_adam(
+                ADAPT["learning_rate"], epochs=epochs, examples=len(target.y_train)
+            ),
             epochs=epochs,
             beta=beta,
             key=jax.random.key(0),

@@ -50,6 +50,7 @@ from flax import nnx
 
 from experiments.harness import experiment_parser, write_summary
 from mdl.compress import quantizer
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, without_test
 from mdl.estimators import decode_prequential, prequential, two_part, variational
 from mdl.models import MLP, ConvNet
@@ -199,7 +200,6 @@ def main(argv=None) -> dict:
     seconds["float32_two_part"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    steps = args.epochs * (n // 128)
     inputs = (28 // args.pool) ** 2
     candidates = {}
     for hidden in widths:
@@ -208,7 +208,7 @@ def main(argv=None) -> dict:
             MLP([inputs, hidden, 10], pool=args.pool, image_shape=(28, 28), rngs=nnx.Rngs(0)),
             train,
             compressor=compressor,
-            optimizer=optax.adam(optax.cosine_decay_schedule(3e-3, steps)),
+            optimizer=cosine_adam(3e-3, epochs=args.epochs, examples=n),
             epochs=args.epochs,
             batch_size=128,
             beta=1.0,

@@ -33,12 +33,12 @@ from flax import nnx
 
 from experiments.harness import experiment_parser, smoke_subset, write_summary
 from mdl.compress import load_compressed, quantizer, save_compressed
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, without_test
 from mdl.distill import distill
 from mdl.estimators import two_part
-from mdl.inference import evaluate
+from mdl.inference import evaluate_model
 from mdl.models import ConvNet, lenet5
-from mdl.params import split_params
 from mdl.train import fit
 
 TEACHER_EPOCHS = 5
@@ -55,9 +55,7 @@ def train_student(data, channels: int, alpha: float, teacher, epochs: int, out: 
     compressor = quantizer(lambda path, leaf: True, prior="spike_laplace")
     options = dict(
         compressor=compressor,
-        optimizer=optax.adam(
-            optax.cosine_decay_schedule(3e-3, epochs * (len(data.y_train) // 128))
-        ),
+        optimizer=cosine_adam(3e-3, epochs=epochs, examples=len(data.y_train)),
         epochs=epochs,
         batch_size=128,
         beta=1.0,
@@ -76,9 +74,9 @@ def train_student(data, channels: int, alpha: float, teacher, epochs: int, out: 
     report = two_part(
         result.model, data.x_train, data.y_train, compressor=compressor, cstate=result.cstate
     )
-    graphdef, weights = split_params(load_compressed(path))
-    _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
-    _, test_error = evaluate(graphdef, weights, data.x_test, data.y_test)  # the one test read
+    decoded = load_compressed(path)
+    _, train_error = evaluate_model(decoded, data.x_train, data.y_train)
+    _, test_error = evaluate_model(decoded, data.x_test, data.y_test)  # the one test read
     return {
         "channels": channels,
         "alpha": alpha,
@@ -171,8 +169,7 @@ def main(argv=None) -> dict:
         batch_size=128,
         progress=not args.smoke,
     ).model
-    graphdef, weights = split_params(teacher)
-    _, teacher_error = evaluate(graphdef, weights, data.x_test, data.y_test)
+    _, teacher_error = evaluate_model(teacher, data.x_test, data.y_test)
     summary = {
         "teacher": {
             "model": "LeNet-5, float32, cross-entropy",

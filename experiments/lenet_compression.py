@@ -33,12 +33,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 
 from experiments.harness import experiment_parser, smoke_subset, write_summary
 from mdl.compress import load_compressed, quantizer, save_compressed, split_params
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, validation_split
-from mdl.inference import evaluate
+from mdl.inference import evaluate, evaluate_model
 from mdl.models import lenet5, lenet_300_100, parameter_count
 from mdl.train import fit
 
@@ -143,15 +143,12 @@ def train_candidate(
     model = settings["build"](seed=seed)
     compressor = quantizer(lambda path, leaf: True, prior="spike_laplace")
     started = time.perf_counter()
-    # Cosine decay: with straight-through rounding a constant rate keeps the error oscillating
-    # by half a percent from one epoch to the next; decaying it settles the final weights.
     lr = settings["learning_rate"]
-    schedule = optax.cosine_decay_schedule(lr, epochs * (len(search.x_train) // 128))
     result = fit(
         model,
         search,
         compressor=compressor,
-        optimizer=optax.adam(schedule),
+        optimizer=cosine_adam(lr, epochs=epochs, examples=len(search.x_train)),
         epochs=epochs,
         batch_size=128,
         beta=beta,
@@ -162,9 +159,9 @@ def train_candidate(
     )
     path = out / f"{name}_beta{beta:g}.mdl"
     file_bytes = save_compressed(path, result.model, compressor, result.cstate)
-    graphdef, weights = split_params(load_compressed(path))
-    _, validation_error = evaluate(graphdef, weights, search.x_test, search.y_test)
-    _, train_error = evaluate(graphdef, weights, search.x_train, search.y_train)
+    decoded = load_compressed(path)
+    _, validation_error = evaluate_model(decoded, search.x_test, search.y_test)
+    _, train_error = evaluate_model(decoded, search.x_train, search.y_train)
     history = [
         {("validation" + k[4:] if k.startswith("test") else k): v for k, v in row.items()}
         for row in result.history

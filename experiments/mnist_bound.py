@@ -45,17 +45,17 @@ from dataclasses import replace
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 
 import mdl
 from experiments.harness import experiment_parser, write_summary
 from mdl.bounds import occam_bound, occam_bound_hoeffding
 from mdl.compress import quantizer, save_compressed
-from mdl.compress.files import load_compressed, split_params
+from mdl.compress.files import load_compressed
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, without_test
 from mdl.estimators import structure_bits
-from mdl.inference import evaluate
+from mdl.inference import evaluate_model
 from mdl.models import ConvNet
 from mdl.train import fit
 
@@ -159,12 +159,11 @@ def train_candidate(config: dict, train, out, seed: int, progress: bool) -> dict
     # Every tensor is quantized: a float32 bias costs 32 bits a scalar, which a bound feels.
     compressor = quantizer(lambda path, leaf: True, prior="spike_laplace")
     started = time.perf_counter()
-    steps = config["epochs"] * (m // 128)
     result = fit(
         model,
         train,
         compressor=compressor,
-        optimizer=optax.adam(optax.cosine_decay_schedule(config["learning_rate"], steps)),
+        optimizer=cosine_adam(config["learning_rate"], epochs=config["epochs"], examples=m),
         epochs=config["epochs"],
         batch_size=128,
         beta=config["beta"],
@@ -181,8 +180,7 @@ def train_candidate(config: dict, train, out, seed: int, progress: bool) -> dict
     file_bytes = save_compressed(model_path, result.model, compressor, result.cstate, compact=True)
     # Evaluate the model *as decoded from the file*: the hypothesis the bound is about.
     decoded = load_compressed(model_path, model)
-    graphdef, weights = split_params(decoded)
-    train_bits, train_error = evaluate(graphdef, weights, train.x_train, train.y_train)
+    train_bits, train_error = evaluate_model(decoded, train.x_train, train.y_train)
     code_parts = {
         "configuration_index": math.log2(len(CONFIGURATIONS)),
         "structure": structure_bits(model),
@@ -253,8 +251,8 @@ def main(argv=None) -> dict:
         image_shape=(28, 28),
         rngs=nnx.Rngs(seed),
     )
-    graphdef, weights = split_params(load_compressed(model_path, template))
-    test_bits, test_error = evaluate(graphdef, weights, data.x_test, data.y_test)
+    decoded = load_compressed(model_path, template)
+    test_bits, test_error = evaluate_model(decoded, data.x_test, data.y_test)
     summary.update(
         {
             "error_bound": chosen["error_bound"],

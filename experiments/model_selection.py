@@ -41,17 +41,16 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 
 from experiments.harness import experiment_parser, write_summary
 from mdl.bounds import occam_bound
 from mdl.compress import load_compressed, quantizer, save_compressed
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, validation_split, without_test
 from mdl.estimators import two_part
-from mdl.inference import evaluate
+from mdl.inference import evaluate_model
 from mdl.models import MLP
-from mdl.params import split_params
 from mdl.records import append_record, read_records
 from mdl.search import Choice, SearchSpace
 from mdl.train import fit
@@ -91,12 +90,11 @@ def build(inputs: int, config: dict, seed: int) -> MLP:
 def train(data, inputs, config, seed, epochs, lr, batch_size):
     """The one recipe every configuration is trained by."""
     compressor = quantizer(lambda path, leaf: True, prior="spike_laplace")
-    steps = epochs * max(1, len(data.y_train) // batch_size)
     return fit(
         build(inputs, config, seed),
         data,
         compressor=compressor,
-        optimizer=optax.adam(optax.cosine_decay_schedule(lr, steps)),
+        optimizer=cosine_adam(lr, epochs=epochs, examples=len(data.y_train), batch_size=batch_size),
         epochs=epochs,
         batch_size=batch_size,
         beta=1.0,
@@ -133,8 +131,8 @@ def measure(kind, data, dataset, config, seed, epochs, lr, batch_size, out: Path
         save_compressed(path, result.model, result.compressor, result.cstate)
         record["model_file"] = str(path.relative_to(out))
         if kind == "split":
-            graphdef, weights = split_params(load_compressed(path))
-            _, record["validation_error"] = evaluate(graphdef, weights, data.x_test, data.y_test)
+            decoded = load_compressed(path)
+            _, record["validation_error"] = evaluate_model(decoded, data.x_test, data.y_test)
         else:
             report = two_part(
                 result.model,
@@ -145,8 +143,7 @@ def measure(kind, data, dataset, config, seed, epochs, lr, batch_size, out: Path
             )
             charge = SPACE.bits(config)
             hypothesis = report.parts["structure"] + report.parts["params"] + charge
-            graphdef, weights = split_params(load_compressed(path))
-            _, train_error = evaluate(graphdef, weights, data.x_train, data.y_train)
+            _, train_error = evaluate_model(load_compressed(path), data.x_train, data.y_train)
             record.update(
                 {
                     "two_part_bits": report.total_bits,
@@ -179,8 +176,7 @@ def choose(rows: dict[str, dict], method: str) -> str:
 
 def test_error(out: Path, model_file: str, data) -> float:
     """The one read of the test set: a chosen model, reloaded from its file."""
-    graphdef, weights = split_params(load_compressed(out / model_file))
-    return evaluate(graphdef, weights, data.x_test, data.y_test)[1]
+    return evaluate_model(load_compressed(out / model_file), data.x_test, data.y_test)[1]
 
 
 def selection_table(summary: dict) -> str:

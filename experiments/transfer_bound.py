@@ -48,7 +48,6 @@ from dataclasses import replace
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 
 import mdl
@@ -56,9 +55,10 @@ from experiments.harness import experiment_parser, write_summary
 from mdl.adapt import adapt
 from mdl.bounds import occam_bound, occam_bound_hoeffding
 from mdl.compress import decode_delta, float32_baseline, quantizer
-from mdl.compress.files import decode_compressed, encode_compressed, split_params
+from mdl.compress.files import decode_compressed, encode_compressed
+from mdl.cosine_adam import cosine_adam
 from mdl.data import load, without_test
-from mdl.inference import evaluate
+from mdl.inference import evaluate_model
 from mdl.models import ConvNet
 from mdl.train import fit
 
@@ -94,8 +94,7 @@ def new_model() -> ConvNet:
 
 
 def error_of(model, x, y) -> float:
-    graphdef, weights = split_params(model)
-    return evaluate(graphdef, weights, x, y)[1]
+    return evaluate_model(model, x, y)[1]
 
 
 def candidates_table(summary: dict) -> str:
@@ -143,11 +142,12 @@ def main(argv=None) -> dict:
 
     started = time.perf_counter()
     epochs = 1 if args.smoke else REFERENCE["epochs"]
-    steps = epochs * (len(reference_data.y_train) // 128)
     trained = fit(
         new_model(),
         reference_data,
-        optimizer=optax.adam(optax.cosine_decay_schedule(REFERENCE["learning_rate"], steps)),
+        optimizer=cosine_adam(
+            REFERENCE["learning_rate"], epochs=epochs, examples=len(reference_data.y_train)
+        ),
         epochs=epochs,
         key=jax.random.key(0),
         progress=False,

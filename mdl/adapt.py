@@ -36,6 +36,7 @@ from flax import nnx
 from mdl.compress.base import Compressor, Selection, leaves_with_paths, selected_paths
 from mdl.compress.delta_code import decode_delta, delta, encode_delta, reference_params
 from mdl.compress.files import decode_compressed
+from mdl.cosine_adam import cosine_decay
 from mdl.data.dataset import Dataset
 from mdl.params import split_params
 from mdl.train import fit
@@ -133,8 +134,9 @@ def adapt(
     paths = [path for path, _ in leaves_with_paths(params)]
     chosen = paths if trainable == "all" else selected_paths(params, trainable)
     key = jax.random.key(0) if key is None else key
-    steps = epochs * max(1, len(data.y_train) // batch_size)
-    schedule = optax.cosine_decay_schedule(learning_rate, steps)
+    schedule = cosine_decay(
+        learning_rate, epochs=epochs, examples=len(data.y_train), batch_size=batch_size
+    )
     optimizer = optax.adam(schedule)
     if len(chosen) < len(paths):
         optimizer = optax.chain(optimizer, freeze_except([p in chosen for p in paths]))

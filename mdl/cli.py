@@ -6,7 +6,7 @@ mdl report RESULTS_DIR
 mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
 mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M]
-    [--max-error E] [--shifts 0,1,2] [--out DIR]
+    [--max-error E] [--shifts 0,1,2] [--widths 300,100 100,50] [--out DIR]
 mdl --version
 """
 
@@ -143,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
         "--shifts",
         help="also search random shifts of the training images, in pixels: a comma-separated "
         "list such as 0,1,2 (image data only)",
+    )
+    compress_model.add_argument(
+        "--widths",
+        nargs="+",
+        help="also search the hidden widths of a fully connected family (removing neurons; "
+        "the ratio stays against the full family): e.g. 300,100 100,50",
     )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
@@ -343,6 +349,11 @@ def _compress_model(args) -> int:
         trials = 2
     if shifts:
         space = SearchSpace([*(space or default_space()).dimensions, Choice("augment", shifts)])
+    if args.widths:
+        if len(set(args.widths)) != len(args.widths):
+            raise UsageError(f"--widths must be distinct; got {' '.join(args.widths)}")
+        widths = Choice("widths", tuple(args.widths))
+        space = SearchSpace([*(space or default_space()).dimensions, widths])
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
     try:
         summary = compress_model(

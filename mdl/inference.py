@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from mdl.codes.data_codes import DataCode, default_data_code
+from mdl.params import split_params
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,6 +109,13 @@ def evaluate(graphdef, weights, x, y, data_code: DataCode | None = None, chunk: 
     """
     bits, wrong, count = evaluate_totals(graphdef, weights, x, y, data_code, chunk=chunk)
     return float(bits), float(wrong) / max(float(count), 1.0)
+
+
+def evaluate_model(model: nnx.Module, x, y, data_code: DataCode | None = None, chunk: int = 2_000):
+    """`evaluate` of a whole NNX model, its weights split off by `mdl.params.split_params`: a
+    decoded file's ``(data bits, error rate)`` on ``(x, y)`` in one call."""
+    graphdef, weights = split_params(model)
+    return evaluate(graphdef, weights, x, y, data_code, chunk)
 
 
 def check_data_code_fits(graphdef, params, data, data_code: DataCode) -> None:

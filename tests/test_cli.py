@@ -157,6 +157,21 @@ def test_compress_model_searches_the_given_shifts(tmp_path, capsys):
     assert summary["search_bits"] == pytest.approx(2.0)
 
 
+def test_compress_model_searches_the_given_widths(tmp_path, capsys):
+    """``--widths``: every trial trains one of the given networks (its file's parameter count),
+    the ratio stays against the full family, and the charge covers the widths (1 + 1 bits)."""
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    assert main([*argv, "--widths", "16", "8,8", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {t["config"]["widths"] for t in summary["trials"]} <= {"16", "8,8"}
+    counts = {"16": 64 * 16 + 16 + 16 * 10 + 10, "8,8": 64 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10}
+    assert summary["model_parameters"] == counts[summary["config"]["widths"]]
+    assert summary["parameters"] == 64 * 64 + 64 + 64 * 10 + 10  # the family's full MLP
+    assert summary["ratio"] == pytest.approx(4 * summary["parameters"] / summary["file_bytes"])
+    assert summary["search_bits"] == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -166,6 +181,10 @@ def test_compress_model_searches_the_given_shifts(tmp_path, capsys):
         (["--shifts", "1,x"], "--shifts must be integers such as 0,1,2; got '1,x'"),
         (["--shifts", "0,-1"], "--shifts must be distinct integers >= 0"),
         (["--shifts", "0,9"], "augment 9 does not fit the data: max_shift must be below"),
+        (["--widths", "16", "16"], "--widths must be distinct; got 16 16"),
+        (["--widths", "16,x"], "widths '16,x': widths must be positive integers separated"),
+        (["--widths", "0"], "widths '0': widths must be positive integers"),
+        (["--model", "convnet", "--widths", "16"], "widths apply to the fully connected"),
     ],
 )
 def test_compress_model_bad_options_exit_2(tmp_path, capsys, extra, message):

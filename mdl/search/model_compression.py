@@ -36,7 +36,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 
 from mdl.bounds import occam_bound
@@ -49,10 +48,11 @@ from mdl.compress import (
     quantizer,
     save_compressed,
 )
+from mdl.cosine_adam import cosine_adam
 from mdl.data import Dataset, validation_split, without_test
 from mdl.data.shift import check_shift
 from mdl.estimators import two_part
-from mdl.inference import check_data_code_fits, evaluate
+from mdl.inference import check_data_code_fits, evaluate_model
 from mdl.models import MLP, ConvNet, lenet5, lenet_300_100, parameter_count
 from mdl.params import split_params
 from mdl.records import write_json_atomic
@@ -71,6 +71,40 @@ FAMILIES: dict[str, Callable[[Dataset, int], object]] = {
     ),
 }
 """Model families by name: ``(data, seed) -> fresh model``."""
+
+WIDTH_FAMILIES = ("lenet_300_100", "mlp")
+"""The fully connected families, whose hidden widths a space's ``widths`` dimension may set."""
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"300,100"`` -> ``(300, 100)``: hidden widths, each a positive integer.
+
+    Raises:
+      ValueError: for anything else, naming the text.
+    """
+    try:
+        widths = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ValueError(
+            f"widths must be positive integers separated by commas, such as '300,100'; got {text!r}"
+        )
+    return widths
+
+
+def build_model(family: str, data: Dataset, seed: int, widths: str | None = None):
+    """``FAMILIES[family](data, seed)``; with ``widths`` (a fully connected family,
+    ``WIDTH_FAMILIES``), the same network with these hidden widths: LeNet-300-100 with
+    ``"100,50"`` is the 784-100-50-10 network, the full one with neurons removed."""
+    if widths is None:
+        return FAMILIES[family](data, seed)
+    if family not in WIDTH_FAMILIES:
+        raise ValueError(
+            f"widths apply to the fully connected families {WIDTH_FAMILIES}; got {family!r}"
+        )
+    sizes = [int(np.prod(data.input_shape)), *parse_widths(widths), data.num_classes]
+    return MLP(sizes, rngs=nnx.Rngs(seed))
 
 
 def _every_leaf(path, leaf) -> bool:
@@ -111,6 +145,16 @@ def check_shifts_fit(space: SearchSpace, data: Dataset) -> None:
             raise ValueError(
                 f"search space: augment {shift!r} does not fit the data: {error}"
             ) from error
+
+
+def check_widths_fit(space: SearchSpace, family: str, data: Dataset) -> None:
+    """Refuse, before any training, a ``widths`` dimension that is not a `Choice` of hidden
+    widths (``"300,100"``...), or one for a family that is not fully connected."""
+    for widths in _choice_options(space, "widths", "hidden widths such as '300,100'"):
+        try:
+            build_model(family, data, 0, widths)
+        except ValueError as error:
+            raise ValueError(f"search space: widths {widths!r}: {error}") from error
 
 
 def check_compressors_fit(space: SearchSpace, model) -> None:
@@ -184,8 +228,9 @@ def compress_model(
       budget_seconds: stop proposing after this long (None: no limit).
       space: the search space; its dimensions must be among ``beta``, ``epochs``,
         ``learning_rate``, ``prior``, ``compressor`` (a `Choice` of ``COMPRESSORS`` names) and
-        ``augment`` (a `Choice` of shifts in pixels: `mdl.train.fit`'s ``augment``; default
-        `default_space`, no shifts).
+        ``augment`` (a `Choice` of shifts in pixels: `mdl.train.fit`'s ``augment``) and
+        ``widths`` (a `Choice` of hidden widths such as ``"100,50"``, fully connected families
+        only: `build_model`); default `default_space`, no shifts, the family's widths.
       batch_size: minibatch size of every trial.
       seed: model initialization, batch order and the sampler's seed.
       delta: the bound's confidence parameter.
@@ -201,7 +246,9 @@ def compress_model(
 
     Returns:
       The summary (also written): the winner's configuration, ``file_bytes``, ``ratio``
-      (float32 bytes / file bytes), ``train_error``, ``test_error``, ``two_part_bits``,
+      (float32 bytes of the family's full model, ``parameters``, over the file's bytes, as the
+      pruning literature counts: narrower ``widths`` remove neurons; ``model_parameters`` is
+      the winner's own count), ``train_error``, ``test_error``, ``two_part_bits``,
       ``search_bits``, ``error_bound``, ``parameters`` and every trial's figures; with
       ``max_error`` also ``validation_error``, ``max_error`` and ``feasible`` (whether any
       configuration met the target; if none did, the winner is the one nearest to it).
@@ -209,6 +256,7 @@ def compress_model(
     Raises:
       ValueError: for an unknown family, a space with other dimensions, a compressor choice
         that is unknown or does not fit the family's model, a shift the images do not allow,
+        widths that are not positive integers or for a family that is not fully connected,
         a model whose outputs do not fit the data's labels, a ``max_error`` or
         ``validation_fraction`` outside (0, 1), an unknown sampler or a ``first``
         configuration outside the space; before any training.
@@ -216,7 +264,7 @@ def compress_model(
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     space = space or default_space()
-    allowed = {"beta", "epochs", "learning_rate", "prior", "compressor", "augment"}
+    allowed = {"beta", "epochs", "learning_rate", "prior", "compressor", "augment", "widths"}
     names = {d.name for d in space.dimensions}
     if not names <= allowed:
         raise ValueError(f"space dimensions must be among {sorted(allowed)}; got {sorted(names)}")
@@ -236,6 +284,7 @@ def compress_model(
     check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
     check_compressors_fit(space, FAMILIES[family](data, seed))
     check_shifts_fit(space, data)
+    check_widths_fit(space, family, data)
     started = time.perf_counter()
     defaults = {
         "beta": 1.0,
@@ -244,18 +293,23 @@ def compress_model(
         "prior": "spike_laplace",
         "compressor": "quantizer",
         "augment": 0,
+        "widths": None,
     }
 
     def objective(config: dict) -> dict:
         settings = {**defaults, **config}
-        model = FAMILIES[family](data, seed)
+        model = build_model(family, data, seed, settings["widths"])
         compressor = COMPRESSORS[settings["compressor"]](settings["prior"])
-        steps = settings["epochs"] * max(1, len(train.y_train) // batch_size)
         result = fit(
             model,
             train,
             compressor=compressor,
-            optimizer=optax.adam(optax.cosine_decay_schedule(settings["learning_rate"], steps)),
+            optimizer=cosine_adam(
+                settings["learning_rate"],
+                epochs=settings["epochs"],
+                examples=len(train.y_train),
+                batch_size=batch_size,
+            ),
             epochs=settings["epochs"],
             batch_size=batch_size,
             beta=settings["beta"],
@@ -272,8 +326,8 @@ def compress_model(
         report = two_part(
             result.model, train.x_train, train.y_train, compressor=compressor, cstate=result.cstate
         )
-        graphdef, weights = split_params(load_compressed(path))
-        _, train_error = evaluate(graphdef, weights, train.x_train, train.y_train)
+        decoded = load_compressed(path)
+        _, train_error = evaluate_model(decoded, train.x_train, train.y_train)
         info = {
             "bits": report.total_bits,
             "file_bytes": file_bytes,
@@ -284,7 +338,7 @@ def compress_model(
             "fit_examples": len(train.y_train),
         }
         if max_error is not None:
-            _, validation_error = evaluate(graphdef, weights, train.x_test, train.y_test)
+            _, validation_error = evaluate_model(decoded, train.x_test, train.y_test)
             info["bits"] = report.parts["structure"] + 8.0 * file_bytes  # the model's code
             info["validation_error"] = validation_error
             info["violation"] = max(0.0, validation_error - max_error)
@@ -321,9 +375,8 @@ def _report(
 ) -> dict:
     shutil.copyfile(out / result.info["model_file"], out / "model.mdl")
     decoded = load_compressed(out / "model.mdl")
-    graphdef, weights = split_params(decoded)
-    _, test_error = evaluate(graphdef, weights, data.x_test, data.y_test)  # the one test read
-    count = parameter_count(decoded)
+    _, test_error = evaluate_model(decoded, data.x_test, data.y_test)  # the one test read
+    count = parameter_count(FAMILIES[family](data, 0))  # the full family's, as pruning counts
     file_bytes = result.info["file_bytes"]
     hypothesis = result.info["structure_bits"] + 8 * file_bytes + result.search_bits
     m = result.info.get("fit_examples", len(data.y_train))  # the examples it trained on
@@ -332,6 +385,7 @@ def _report(
         "config": result.config,
         "file_bytes": file_bytes,
         "parameters": count,
+        "model_parameters": parameter_count(decoded),
         "ratio": 4 * count / file_bytes,
         "train_error": result.info["train_error"],
         "test_error": test_error,

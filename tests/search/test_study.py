@@ -274,6 +274,39 @@ def test_compress_model_evaluates_the_first_grid_points_first(tmp_path):
     assert not list((tmp_path / "bad" / "trials").glob("*.mdl"))
 
 
+def test_a_searched_width_reaches_training_and_the_ratio_counts_the_full_family(tmp_path):
+    """The widths dimension reaches the model: the winner's file holds the narrower network
+    (784-... here 64-12-10 on digits) and decodes to the reported training error; the ratio is
+    the full family's float32 bytes over the file; bad widths are refused before training."""
+    from mdl.compress import load_compressed
+    from mdl.data import load
+    from mdl.inference import evaluate_model
+    from mdl.models import parameter_count
+    from mdl.search import compress_model
+
+    data = load("digits")
+    space = SearchSpace([Choice("widths", ("12",)), Choice("epochs", (2,))])
+    summary = compress_model("mlp", data, out=tmp_path / "ok", space=space, trials=1)
+    decoded = load_compressed(tmp_path / "ok" / "model.mdl")
+    assert tuple(decoded.sizes) == (64, 12, 10)
+    assert summary["model_parameters"] == parameter_count(decoded) == 64 * 12 + 12 + 12 * 10 + 10
+    assert summary["parameters"] == 64 * 64 + 64 + 64 * 10 + 10
+    assert summary["ratio"] == 4 * summary["parameters"] / summary["file_bytes"]
+    assert evaluate_model(decoded, data.x_train, data.y_train)[1] == summary["train_error"]
+    bad = [
+        (SearchSpace([Choice("widths", ("12,0",))]), "widths '12,0': widths must be positive"),
+        (SearchSpace([IntRange("widths", 1, 4)]), "must be a Choice of hidden widths"),
+    ]
+    for space, message in bad:
+        with pytest.raises(ValueError, match=message):
+            compress_model("mlp", data, out=tmp_path / "bad", space=space)
+    with pytest.raises(ValueError, match="widths apply to the fully connected families"):
+        compress_model(
+            "convnet", data, out=tmp_path / "bad", space=SearchSpace([Choice("widths", ("8",))])
+        )
+    assert not list((tmp_path / "bad" / "trials").glob("*.mdl"))
+
+
 def test_a_searched_shift_reaches_training(tmp_path):
     """The augment dimension reaches `fit`: the same configuration with shifts of a pixel
     trains a different model (another file) than without, and its file still decodes to the
