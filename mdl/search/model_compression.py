@@ -403,13 +403,22 @@ def _report(
     return summary
 
 
+def _log_subs(values: np.ndarray) -> tuple:
+    """Log-axis tick multiples for ``values`` (positive): 1, 2 and 5 per decade when at least two
+    of those fall within their range, else every digit."""
+    low, high = float(np.min(values)), float(np.max(values))
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    inside = [m * 10.0**d for d in decades for m in (1, 2, 5) if low <= m * 10.0**d <= high]
+    return (1.0, 2.0, 5.0) if len(inside) >= 2 else tuple(float(m) for m in range(1, 10))
+
+
 def _plot(summary: dict, path: Path) -> None:
     """Every trial's file size against its training error, the front and the winner."""
     import matplotlib
 
     matplotlib.use("Agg")  # a file, never a window; set here, not at import
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from mdl.plots import pareto_indices
 
@@ -437,9 +446,14 @@ def _plot(summary: dict, path: Path) -> None:
     # errors may span 0.1% to 90%: a log axis keeps the accurate trials apart
     ax.set(xscale="log", yscale="log", xlabel="model file (bytes)")
     ax.set_ylabel(which.replace("_", " "))
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+    # the coarsest log ticks (1-2-5, else every digit) that put two labels within the data:
+    # a few trials may span less than a decade, where 1-2-5 ticks can all fall outside
+    y_subs, x_subs = _log_subs(100 * error), _log_subs(size)
+    ax.yaxis.set_major_locator(LogLocator(subs=y_subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(LogLocator(subs=x_subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a log axis
     ax.legend(fontsize=8)
     fig.tight_layout()
