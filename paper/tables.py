@@ -740,13 +740,14 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         "auto_compress_lenet_300_100")
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
-    # the error-target searches (without, then with shifted training images; LeNet-5 longer):
-    # the same macros
+    # the error-target searches (without, then with shifted training images; LeNet-5 longer,
+    # then one beta between two of that grid's): the same macros
     for prefix, run, target in (("autoAim", "auto_compress_target", "lenet_300_100"),
                                 ("autoFive", "auto_compress_target", "lenet5"),
                                 ("autoAimShift", "auto_compress_shift", "lenet_300_100"),
                                 ("autoFiveShift", "auto_compress_shift", "lenet5"),
-                                ("autoFiveLong", "auto_compress_long", "lenet5")):
+                                ("autoFiveLong", "auto_compress_long", "lenet5"),
+                                ("autoFiveBetween", "auto_compress_between", "lenet5")):
         aim, aim_src = load(results, f"{run}_{target}"), source(f"{run}_{target}")
         numbers.value(f"{prefix}MaxError", aim, aim_src, f"{target}.max_error", percent(1))
         numbers.value(f"{prefix}ValError", aim, aim_src, f"{target}.validation_error",
@@ -763,6 +764,9 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
                     if trials.exists() else MISSING, f"{aim_src}: {target}/summary.json trials")
     long, long_src = load(results, "auto_compress_long_lenet5"), source("auto_compress_long_lenet5")
     numbers.value("autoFiveLongEpochs", long, long_src, "lenet5.config.epochs")
+    between, between_src = load(results, "auto_compress_between_lenet5"), source(
+        "auto_compress_between_lenet5")
+    numbers.value("autoFiveBetweenBeta", between, between_src, "lenet5.config.beta", decimal(3))
     # the two prequential searches (without, then with shifted images): the same three macros
     searches = {prefix: (load(results, name), source(name)) for prefix, name in (
         ("autoPreq", "auto_compress_prequential"),
