@@ -281,6 +281,23 @@ def test_auto_compress_smoke_reports_its_winners_files(tmp_path, mnist_dir):
     assert summary["labels"]["ratio"] == pytest.approx(4 * target["parameters"] / size)
 
 
+def test_auto_compress_error_space_must_have_the_target(tmp_path, capsys):
+    """--error-space names written-down spaces per target: one without a space for a requested
+    target exits 2 before any data is read; every space is a space of the target's search."""
+    from experiments.auto_compress import ERROR_TARGET_SEARCHES, main
+    from mdl.search import SearchSpace
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--error-targets", "--error-space", "long", "--targets", "lenet_300_100",
+              "--out", str(tmp_path)])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert "--error-space long has no space for lenet_300_100" in capsys.readouterr().err
+    for searches in ERROR_TARGET_SEARCHES.values():
+        for space, sampler, first in searches.values():
+            assert isinstance(space, SearchSpace) and sampler in ("tpe", "grid")
+            assert all(space.bits(point) >= 0 for point in first)  # points of the space
+
+
 def test_auto_compress_error_target_smoke_trains_on_shifted_images(tmp_path, mnist_dir):
     """experiments.auto_compress --error-targets: the smoke space's shift reaches every trial,
     and the reported validation error is the winner's file's on the held-out tenth."""
