@@ -741,13 +741,14 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
     # the error-target searches (without, then with shifted training images; LeNet-5 longer,
-    # then one beta between two of that grid's): the same macros
+    # then one beta between two of that grid's; LeNet-300-100 over widths): the same macros
     for prefix, run, target in (("autoAim", "auto_compress_target", "lenet_300_100"),
                                 ("autoFive", "auto_compress_target", "lenet5"),
                                 ("autoAimShift", "auto_compress_shift", "lenet_300_100"),
                                 ("autoFiveShift", "auto_compress_shift", "lenet5"),
                                 ("autoFiveLong", "auto_compress_long", "lenet5"),
-                                ("autoFiveBetween", "auto_compress_between", "lenet5")):
+                                ("autoFiveBetween", "auto_compress_between", "lenet5"),
+                                ("autoAimWidths", "auto_compress_widths", "lenet_300_100")):
         aim, aim_src = load(results, f"{run}_{target}"), source(f"{run}_{target}")
         numbers.value(f"{prefix}MaxError", aim, aim_src, f"{target}.max_error", percent(1))
         numbers.value(f"{prefix}ValError", aim, aim_src, f"{target}.validation_error",
@@ -767,6 +768,10 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     between, between_src = load(results, "auto_compress_between_lenet5"), source(
         "auto_compress_between_lenet5")
     numbers.value("autoFiveBetweenBeta", between, between_src, "lenet5.config.beta", decimal(3))
+    widths, widths_src = load(results, "auto_compress_widths_lenet_300_100"), source(
+        "auto_compress_widths_lenet_300_100")
+    numbers.value("autoAimWidthsNetwork", widths, widths_src, "lenet_300_100.config.widths",
+                  lambda w: "784-" + w.replace(",", "-") + "-10")
     # the two prequential searches (without, then with shifted images): the same three macros
     searches = {prefix: (load(results, name), source(name)) for prefix, name in (
         ("autoPreq", "auto_compress_prequential"),

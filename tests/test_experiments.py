@@ -400,6 +400,7 @@ ERROR_TARGET_RUNS = [
         ("auto_compress_shift", LENETS),
         ("auto_compress_long", ("lenet5",)),
         ("auto_compress_between", ("lenet5",)),
+        ("auto_compress_widths", ("lenet_300_100",)),
     )
     for target in targets
 ]
@@ -410,11 +411,12 @@ def test_the_committed_error_target_search_reports_its_winner(
     mnist_dir, run, target, parameters, max_error, flatten
 ):
     """Every committed error-target search (without, then with shifted images; LeNet-5 trained
-    longer, then at one beta between two of that grid's): the winner is the shortest model code
-    (structure + file) among the trials whose validation error met the issue's target or,
-    when none did, the trial that missed by least (recomputed here from every trial); its file
-    gives the reported validation error on the held-out tenth of the training images, the
-    reported size, and the ratio against the full network's float32 parameters."""
+    longer, then at one beta between two of that grid's; LeNet-300-100 over its widths): the
+    winner is the shortest model code (structure + file) among the trials whose validation
+    error met the issue's target or, when none did, the trial that missed by least (recomputed
+    here from every trial); its file gives the reported validation error on the held-out tenth
+    of the training images, the reported size, and the ratio against the full network's
+    float32 parameters."""
     from mdl.compress import load_compressed
     from mdl.data import load, validation_split
     from mdl.inference import evaluate
