@@ -742,6 +742,11 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
     # the error-target searches (without, then with shifted training images; LeNet-5 longer,
     # then one beta between two of that grid's; LeNet-300-100 over widths): the same macros
+    extra_settings = {
+        "autoFiveLong": [("Epochs", "epochs", integer)],
+        "autoFiveBetween": [("Beta", "beta", decimal(3))],
+        "autoAimWidths": [("Network", "widths", lambda w: "784-" + w.replace(",", "-") + "-10")],
+    }
     for prefix, run, target in (("autoAim", "auto_compress_target", "lenet_300_100"),
                                 ("autoFive", "auto_compress_target", "lenet5"),
                                 ("autoAimShift", "auto_compress_shift", "lenet_300_100"),
@@ -763,15 +768,9 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
         trials = Path(results) / f"{run}_{target}" / target / "summary.json"
         numbers.add(f"{prefix}Trials", str(len(json.loads(trials.read_text())["trials"]))
                     if trials.exists() else MISSING, f"{aim_src}: {target}/summary.json trials")
-    long, long_src = load(results, "auto_compress_long_lenet5"), source("auto_compress_long_lenet5")
-    numbers.value("autoFiveLongEpochs", long, long_src, "lenet5.config.epochs")
-    between, between_src = load(results, "auto_compress_between_lenet5"), source(
-        "auto_compress_between_lenet5")
-    numbers.value("autoFiveBetweenBeta", between, between_src, "lenet5.config.beta", decimal(3))
-    widths, widths_src = load(results, "auto_compress_widths_lenet_300_100"), source(
-        "auto_compress_widths_lenet_300_100")
-    numbers.value("autoAimWidthsNetwork", widths, widths_src, "lenet_300_100.config.widths",
-                  lambda w: "784-" + w.replace(",", "-") + "-10")
+        # the setting a search's sentence names, from the same summary
+        for name, key, fmt in extra_settings.get(prefix, ()):
+            numbers.value(f"{prefix}{name}", aim, aim_src, f"{target}.config.{key}", fmt)
     # the two prequential searches (without, then with shifted images): the same three macros
     searches = {prefix: (load(results, name), source(name)) for prefix, name in (
         ("autoPreq", "auto_compress_prequential"),
