@@ -347,13 +347,12 @@ def _compress_model(args) -> int:
     if args.smoke:
         space = smoke_space()
         trials = 2
-    if shifts:
-        space = SearchSpace([*(space or default_space()).dimensions, Choice("augment", shifts)])
-    if args.widths:
-        if len(set(args.widths)) != len(args.widths):
-            raise UsageError(f"--widths must be distinct; got {' '.join(args.widths)}")
-        widths = Choice("widths", tuple(args.widths))
-        space = SearchSpace([*(space or default_space()).dimensions, widths])
+    if args.widths and len(set(args.widths)) != len(args.widths):
+        raise UsageError(f"--widths must be distinct; got {' '.join(args.widths)}")
+    added = [Choice("augment", shifts)] if shifts else []
+    added += [Choice("widths", tuple(args.widths))] if args.widths else []
+    if added:  # the searched options join the space's own dimensions
+        space = SearchSpace([*(space or default_space()).dimensions, *added])
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
     try:
         summary = compress_model(
