@@ -281,8 +281,9 @@ def compress_model(
         if max_error is None
         else validation_split(data, validation_fraction, seed=seed)
     )
-    check_data_code_fits(*split_params(FAMILIES[family](data, seed)), train, categorical())
-    check_compressors_fit(space, FAMILIES[family](data, seed))
+    full = FAMILIES[family](data, seed)  # the family's own model: the checks and the ratio's base
+    check_data_code_fits(*split_params(full), train, categorical())
+    check_compressors_fit(space, full)
     check_shifts_fit(space, data)
     check_widths_fit(space, family, data)
     started = time.perf_counter()
@@ -367,16 +368,24 @@ def compress_model(
             "feasible": result.feasible,
         }
     )
-    return _report(family, data, out, result, started, delta, target)
+    return _report(family, parameter_count(full), data, out, result, started, delta, target)
 
 
 def _report(
-    family, data, out: Path, result: SearchResult, started: float, delta: float, target: dict
+    family,
+    count: int,
+    data,
+    out: Path,
+    result: SearchResult,
+    started: float,
+    delta: float,
+    target: dict,
 ) -> dict:
+    """Copy the winner's file, read the test set once for it, write and return the summary;
+    ``count``: the full family's parameters, as pruning counts (the ratio's base)."""
     shutil.copyfile(out / result.info["model_file"], out / "model.mdl")
     decoded = load_compressed(out / "model.mdl")
     _, test_error = evaluate_model(decoded, data.x_test, data.y_test)  # the one test read
-    count = parameter_count(FAMILIES[family](data, 0))  # the full family's, as pruning counts
     file_bytes = result.info["file_bytes"]
     hypothesis = result.info["structure_bits"] + 8 * file_bytes + result.search_bits
     m = result.info.get("fit_examples", len(data.y_train))  # the examples it trained on
