@@ -286,6 +286,8 @@ def test_auto_compress_error_space_must_have_the_target(tmp_path, capsys):
     target exits 2 before any data is read; every space is a space of the target's search."""
     from experiments.auto_compress import ERROR_TARGET_SEARCHES, main
     from mdl.search import SearchSpace
+    from mdl.search.bisection import BisectionSampler
+    from mdl.search.study import SAMPLERS
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--error-targets", "--error-space", "long", "--targets", "lenet_300_100",
@@ -294,7 +296,9 @@ def test_auto_compress_error_space_must_have_the_target(tmp_path, capsys):
     assert "--error-space long has no space for lenet_300_100" in capsys.readouterr().err
     for searches in ERROR_TARGET_SEARCHES.values():
         for space, sampler, first in searches.values():
-            assert isinstance(space, SearchSpace) and sampler in ("tpe", "grid")
+            assert isinstance(space, SearchSpace) and sampler in SAMPLERS
+            if sampler == "bisect":
+                BisectionSampler(space)  # one free, ordered setting: a space it can bisect
             assert all(space.bits(point) >= 0 for point in first)  # points of the space
 
 

@@ -8,7 +8,8 @@ where $L(\text{data} \mid c)$ is what ``objective(c)`` returns (a two-part or pr
 length of the data made with configuration $c$) and $L_{\text{space}}(c)$ is the
 configuration's codeword in the space's prefix code (`SearchSpace.bits`): the chosen total is
 a code length, whatever the search tried. Proposals come from Optuna (TPE by default, or its
-grid, random or QMC samplers), which we wrap, not re-implement.
+grid, random or QMC samplers), which we wrap, not re-implement; for one setting against a
+monotone constraint, `mdl.search.bisection`'s sampler bisects it instead.
 
 Trials live in Optuna's storage: a journal file ``OUT/search.journal`` by default (appends
 under a file lock, so several worker processes may share it), or any database URL Optuna
@@ -40,7 +41,7 @@ from typing import Any, NamedTuple
 from mdl.search.space import SearchSpace
 
 JOURNAL = "search.journal"
-SAMPLERS = ("tpe", "random", "grid", "qmc")
+SAMPLERS = ("tpe", "random", "grid", "qmc", "bisect")
 
 
 class SearchResult(NamedTuple):
@@ -96,6 +97,10 @@ def _sampler(name: str, space: SearchSpace, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "bisect":
+        from mdl.search.bisection import BisectionSampler
+
+        return BisectionSampler(space)
     grid = {}
     for dim in space.dimensions:
         if hasattr(dim, "precision"):
@@ -187,7 +192,9 @@ def search(
       storage: an Optuna storage URL instead (``sqlite:///...``, ``postgresql://...``).
         Neither: an in-memory store (no resume).
       study_name: the study in the store.
-      sampler: ``"tpe"``, ``"random"``, ``"grid"`` or ``"qmc"``.
+      sampler: ``"tpe"``, ``"random"``, ``"grid"``, ``"qmc"``, or ``"bisect"`` (a constrained
+        search with one free, ordered setting whose constraint holds up to a threshold value:
+        `mdl.search.bisection`; the search ends when the bracket closes).
       seed: the sampler's seed (give each concurrent worker its own).
       max_proposals: stop after this many proposals in this process even if some were
         repeats (default ``20 * trials``).
@@ -208,10 +215,12 @@ def search(
       A `SearchResult`.
 
     Raises:
-      ValueError: for a bad budget or sampler, before anything runs; for an objective that
+      ValueError: for a bad budget or sampler (``"bisect"`` without ``constrained``, or for a
+        space it cannot bisect), before anything runs; for an objective that
         returns no finite, non-negative ``bits`` (or, when constrained, ``violation``).
     """
     import optuna
+    from optuna.trial import TrialState
 
     if not isinstance(space, SearchSpace):
         raise ValueError(f"space must be a SearchSpace; got {type(space).__name__}")
@@ -221,6 +230,11 @@ def search(
         raise ValueError(f"budget_seconds must be > 0 or None; got {budget_seconds!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+    if sampler == "bisect" and not constrained:
+        raise ValueError(
+            "sampler 'bisect' bisects against a constraint: give constrained=True (the "
+            "objective returns a violation)"
+        )
     queued = [space.params(config) for config in first]  # ValueError for a stranger
     size = math.prod(len(list(dim.values())) for dim in space.dimensions)
     budget = min(trials, size)
@@ -251,8 +265,6 @@ def search(
         config = space.suggest(trial)
         key = _key(trial.params)
         while True:  # a configuration another trial holds: reuse it, or wait for it
-            from optuna.trial import TrialState
-
             same = [
                 t
                 for t in study.get_trials(deepcopy=False)
@@ -302,6 +314,11 @@ def search(
     while len(_evaluated(study)) < budget and proposals < max_proposals:
         if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
             break
+        if sampler == "bisect" and not study.get_trials(
+            deepcopy=False, states=(TrialState.WAITING,)
+        ):
+            if study.sampler.next_index(study) is None:  # the bracket is closed
+                break
         study.optimize(run, n_trials=1, catch=())
         proposals += 1
     evaluated = sorted(_evaluated(study), key=lambda t: t.number)
