@@ -60,15 +60,19 @@ from mdl.search.space import Choice, Real, SearchSpace
 from mdl.search.study import SearchResult, search
 from mdl.train import fit
 
+
+def _mlp(data: Dataset, seed: int, hidden: tuple[int, ...]):
+    """The fully connected network from the data's inputs through ``hidden`` to its classes."""
+    return MLP([int(np.prod(data.input_shape)), *hidden, data.num_classes], rngs=nnx.Rngs(seed))
+
+
 FAMILIES: dict[str, Callable[[Dataset, int], object]] = {
     "lenet5": lambda data, seed: lenet5(seed=seed),
     "lenet_300_100": lambda data, seed: lenet_300_100(seed=seed),
     "convnet": lambda data, seed: ConvNet(
         [8, 16], input_pool=2, image_shape=tuple(data.input_shape[:2]), rngs=nnx.Rngs(seed)
     ),
-    "mlp": lambda data, seed: MLP(
-        [int(np.prod(data.input_shape)), 64, data.num_classes], rngs=nnx.Rngs(seed)
-    ),
+    "mlp": lambda data, seed: _mlp(data, seed, (64,)),
 }
 """Model families by name: ``(data, seed) -> fresh model``."""
 
@@ -103,8 +107,7 @@ def build_model(family: str, data: Dataset, seed: int, widths: str | None = None
         raise ValueError(
             f"widths apply to the fully connected families {WIDTH_FAMILIES}; got {family!r}"
         )
-    sizes = [int(np.prod(data.input_shape)), *parse_widths(widths), data.num_classes]
-    return MLP(sizes, rngs=nnx.Rngs(seed))
+    return _mlp(data, seed, parse_widths(widths))
 
 
 def _every_leaf(path, leaf) -> bool:
@@ -239,7 +242,9 @@ def compress_model(
       validation_fraction: the share of the training data held out to check ``max_error``.
       sampler: the proposal strategy (`mdl.search.search`'s): ``"tpe"``, ``"random"``,
         ``"grid"`` (every point of a space of `Choice` dimensions once, as many as the budget
-        allows) or ``"qmc"``.
+        allows), ``"qmc"``, or ``"bisect"`` with ``max_error`` (one free, ordered setting,
+        e.g. beta: the largest value whose validation error meets the target, by bisection,
+        `mdl.search.bisection`).
       first: configurations to evaluate before the sampler's own, in this order (the points
         of a grid the budget may cut short that look most promising before the run).
       progress: progress bars.
