@@ -417,13 +417,21 @@ def _report(
     return summary
 
 
-def _log_subs(values: np.ndarray) -> tuple:
-    """Log-axis tick multiples for ``values`` (positive): 1, 2 and 5 per decade when at least two
-    of those fall within their range, else every digit."""
+def _log_ticks(values: np.ndarray):
+    """A major-tick locator for a log axis over ``values`` (positive) that puts at least two
+    labels within their range without crowding, the coarsest that does: powers of ten, else 1,
+    2 and 5 per decade, else every digit, else
+    (a range narrower than between two digits, such as 6,351 to 7,103) three or four evenly
+    spaced round values, where a log axis is nearly linear anyway."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
     low, high = float(np.min(values)), float(np.max(values))
     decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
-    inside = [m * 10.0**d for d in decades for m in (1, 2, 5) if low <= m * 10.0**d <= high]
-    return (1.0, 2.0, 5.0) if len(inside) >= 2 else tuple(float(m) for m in range(1, 10))
+    for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(m) for m in range(1, 10))):
+        inside = [m * 10.0**d for d in decades for m in subs if low <= m * 10.0**d <= high]
+        if len(inside) >= 2:
+            return LogLocator(subs=subs)
+    return MaxNLocator(nbins=3)
 
 
 def _plot(summary: dict, path: Path) -> None:
@@ -432,7 +440,7 @@ def _plot(summary: dict, path: Path) -> None:
 
     matplotlib.use("Agg")  # a file, never a window; set here, not at import
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from mdl.plots import pareto_indices
 
@@ -460,13 +468,11 @@ def _plot(summary: dict, path: Path) -> None:
     # errors may span 0.1% to 90%: a log axis keeps the accurate trials apart
     ax.set(xscale="log", yscale="log", xlabel="model file (bytes)")
     ax.set_ylabel(which.replace("_", " "))
-    # the coarsest log ticks (1-2-5, else every digit) that put two labels within the data:
     # a few trials may span less than a decade, where 1-2-5 ticks can all fall outside
-    y_subs, x_subs = _log_subs(100 * error), _log_subs(size)
-    ax.yaxis.set_major_locator(LogLocator(subs=y_subs))
+    ax.yaxis.set_major_locator(_log_ticks(100 * error))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_locator(LogLocator(subs=x_subs))
+    ax.xaxis.set_major_locator(_log_ticks(size))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a log axis
     ax.legend(fontsize=8)

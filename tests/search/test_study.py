@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from mdl.search import Choice, Count, IntRange, Real, SearchSpace, search
@@ -391,3 +392,18 @@ def test_compress_model_with_an_error_target_holds_out_validation_data(tmp_path)
         sizes = {t["config"]["epochs"]: t["info"]["file_bytes"] for t in summary["trials"]}
         assert summary["file_bytes"] == min(sizes[e] for e in feasible)
     assert summary["max_error"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(6351.0, 7103.0), (0.9, 1.1667), (4275.0, 10963.0), (120.0, 95000.0), (0.6, 90.0)],
+)
+def test_the_pareto_figure_labels_two_to_six_ticks_within_any_range_of_trials(values):
+    """The search figure's log axes: at least two major ticks inside the trials' range (the
+    range of a few close trials included: 6,351 to 7,103 bytes has no 1-2-5 tick and one digit
+    tick), and not so many that their labels collide."""
+    from mdl.search.model_compression import _log_ticks
+
+    low, high = values
+    ticks = [t for t in _log_ticks(np.array(values)).tick_values(low, high) if low <= t <= high]
+    assert 2 <= len(ticks) <= 6
