@@ -17,6 +17,9 @@ $hi - lo = 1$; then the bracket is closed and the search stops. Where the constr
 (a validation error a few images either side of its target), the threshold found is one
 crossing of it, and the winner is still the shortest feasible code among the trials.
 
+Bisection is sequential: workers that share a store propose the same point, and all but one
+wait for its result (`mdl.search.search` evaluates a configuration once).
+
 The charge is the space's code, as for any sampler: how the search moves through the space
 does not change what a configuration costs to name.
 """

@@ -420,9 +420,8 @@ def _report(
 def _log_ticks(values: np.ndarray):
     """A major-tick locator for a log axis over ``values`` (positive) that puts at least two
     labels within their range without crowding, the coarsest that does: powers of ten, else 1,
-    2 and 5 per decade, else every digit, else
-    (a range narrower than between two digits, such as 6,351 to 7,103) three or four evenly
-    spaced round values, where a log axis is nearly linear anyway."""
+    2 and 5 per decade, else every digit, else (a range narrower than between two digits, such
+    as 6,351 to 7,103, where a log axis is nearly linear) a few evenly spaced round values."""
     from matplotlib.ticker import LogLocator, MaxNLocator
 
     low, high = float(np.min(values)), float(np.max(values))

@@ -111,3 +111,19 @@ def test_compress_model_bisects_beta(tmp_path):
     assert betas[0] == 0.3  # index (-1 + 2) // 2 = 0 of (0.3, 3.0)
     assert set(betas) <= {0.3, 3.0}
     assert summary["config"]["beta"] in betas
+
+
+def test_a_first_point_steers_the_bisection_like_its_own_trial():
+    """A queued ``first`` point is evaluated first, and the bracket starts from its result:
+    feasible at index 3, the next proposal is the middle of (3, n)."""
+    calls = []
+    start = {"beta": POINTS[3], "epochs": 40}
+    search(
+        threshold_objective(calls),
+        SPACE,
+        trials=2,
+        constrained=True,
+        sampler="bisect",
+        first=[start],
+    )
+    assert calls == [pytest.approx(POINTS[3]), pytest.approx(POINTS[(3 + len(POINTS)) // 2])]
