@@ -138,13 +138,14 @@ LENET_300_100_TARGET_SPACE = SearchSpace(
 LENET5_LONG_SETTINGS = {"learning_rate": 1.26e-3, "epochs": 40, "augment": 2}
 
 
-def lenet5_long_space(betas: tuple) -> SearchSpace:
-    """``betas`` at the fixed ``LENET5_LONG_SETTINGS`` (each a one-option dimension: 0 bits)."""
+def lenet5_long_space(beta: Choice | Real) -> SearchSpace:
+    """The ``beta`` dimension at the fixed ``LENET5_LONG_SETTINGS`` (each a one-option
+    dimension: 0 bits)."""
     fixed = [Choice(name, (value,)) for name, value in LENET5_LONG_SETTINGS.items()]
-    return SearchSpace([Choice("beta", betas), *fixed])
+    return SearchSpace([beta, *fixed])
 
 
-LENET5_LONG_SPACE = lenet5_long_space((0.12, 0.15, 0.2, 0.27, 0.35))
+LENET5_LONG_SPACE = lenet5_long_space(Choice("beta", (0.12, 0.15, 0.2, 0.27, 0.35)))
 LENET5_LONG_FIRST = tuple(
     {"beta": beta, **LENET5_LONG_SETTINGS} for beta in (0.2, 0.15, 0.27, 0.12, 0.35)
 )
@@ -153,7 +154,7 @@ LENET5_LONG_FIRST = tuple(
 # gave 6,139 bytes at 1.017% (61 of the 6,000 validation images wrong, one more than the
 # target allows). Interpolated in log beta, 0.175 should give about 6,600 bytes (256x needs
 # 6,735 or fewer) at about 0.95%: one trial, the long grid's other settings, about 19 minutes.
-LENET5_BETWEEN_SPACE = lenet5_long_space((0.175,))
+LENET5_BETWEEN_SPACE = lenet5_long_space(Choice("beta", (0.175,)))
 # Written down before the run (commit of this line), after the shifted LeNet-300-100 search
 # (auto_compress_shift_lenet_300_100): its smallest file on target (9,434 bytes, 1.47%
 # validation error) used 83 of the 300 first hidden units and 81 of the 100 second ones, and
@@ -184,12 +185,7 @@ LENET_300_100_WIDTH_SPACE = SearchSpace(
 # bracket between the largest feasible and the smallest infeasible beta so far (the first:
 # the range's middle point). Five trials close a 32-point bracket; at about 19 minutes a
 # trial, 68 minutes of proposals end the run within 90 minutes.
-LENET5_BISECT_SPACE = SearchSpace(
-    [
-        Real("beta", 0.12, 0.35, precision=5, log=True),
-        *(Choice(name, (value,)) for name, value in LENET5_LONG_SETTINGS.items()),
-    ]
-)
+LENET5_BISECT_SPACE = lenet5_long_space(Real("beta", 0.12, 0.35, precision=5, log=True))
 ERROR_TARGET_SEARCHES = {
     "shift": {
         "lenet5": (LENET5_TARGET_SPACE, "tpe", ()),

@@ -314,11 +314,12 @@ def search(
     while len(_evaluated(study)) < budget and proposals < max_proposals:
         if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
             break
-        if sampler == "bisect" and not study.get_trials(
-            deepcopy=False, states=(TrialState.WAITING,)
+        if (
+            sampler == "bisect"
+            and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            and study.sampler.next_index(study) is None
         ):
-            if study.sampler.next_index(study) is None:  # the bracket is closed
-                break
+            break  # the bracket is closed and no first point waits
         study.optimize(run, n_trials=1, catch=())
         proposals += 1
     evaluated = sorted(_evaluated(study), key=lambda t: t.number)
