@@ -44,7 +44,7 @@ def encode_compact(leaves: list) -> bytes:
 
     Args:
       leaves: the finalized leaves (``QuantizedLeaf``, ``GroupedLeaf``, ``SparseLeaf``,
-        ``CodebookLeaf`` or ``RawLeaf``), in the template's leaf order.
+        ``CodebookLeaf``, ``LiveBlockLeaf`` or ``RawLeaf``), in the template's leaf order.
 
     Returns:
       The file's bytes; `decode_compact` reads them back given the template's shapes.

@@ -31,6 +31,7 @@ from mdl.codec.errors import CodecError
 from mdl.codec.leaves import (  # noqa: F401  (the leaf types are imported from here too)
     CodebookLeaf,
     GroupedLeaf,
+    LiveBlockLeaf,
     LowRankLeaf,
     QuantizedLeaf,
     RawLeaf,
@@ -52,7 +53,8 @@ KIND = "MODL"
 
 def encode_model(leaves: dict, arch: dict | None = None) -> bytes:
     r"""Write finalized leaves (``{path: QuantizedLeaf | GroupedLeaf | SparseLeaf |
-    CodebookLeaf | RawLeaf}``) and, optionally, the architecture's description to bytes.
+    CodebookLeaf | LiveBlockLeaf | RawLeaf}``) and, optionally, the architecture's description
+    to bytes.
 
     The file (kind MODL) is the model part $L(\text{params})$ of a two-part code made real:
     its $8 \cdot$ ``len(bytes)`` bits are the coded symbols in one rANS stream (each bin

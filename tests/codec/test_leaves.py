@@ -15,6 +15,7 @@ from mdl.codec.container import varints
 from mdl.codec.leaves import (
     CodebookLeaf,
     GroupedLeaf,
+    LiveBlockLeaf,
     LowRankLeaf,
     QuantizedLeaf,
     RawLeaf,
@@ -70,7 +71,21 @@ steps = st.floats(0.0009765625, 1, width=32).map(np.float32)
 
 @st.composite
 def leaves(draw):
-    kind = draw(st.sampled_from(["raw", "quantized", "grouped", "sparse", "codebook", "low_rank"]))
+    kind = draw(
+        st.sampled_from(
+            ["raw", "quantized", "grouped", "sparse", "codebook", "low_rank", "live_block"]
+        )
+    )
+    if kind == "live_block":
+        shape = draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=0, max_side=6))
+        prior = draw(priors())
+        symbols = bins(draw, shape, prior)
+        # Dead input and output units (whole rows and columns of zeros), as pruning leaves them.
+        symbols[..., draw(hnp.arrays(np.bool_, shape[-2])), :] = 0
+        symbols[..., draw(hnp.arrays(np.bool_, shape[-1]))] = 0
+        groups = draw(st.integers(1, max(shape[-1], 1)))
+        group_steps = draw(hnp.arrays(np.float32, groups, elements=steps))
+        return LiveBlockLeaf(symbols, group_steps, prior)
     if kind == "low_rank":
         shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6))
         m, n = math.prod(shape[:-1]), shape[-1]
@@ -122,7 +137,7 @@ def dense(leaf) -> np.ndarray:
         product = leaf.left.symbols.astype(np.float64) @ leaf.right.symbols.astype(np.float64)
         return (product * scale).astype(np.float32).reshape(leaf.shape)
     out = np.zeros(leaf.symbols.shape, np.float32)
-    for (start, stop), step in zip(
+    for (start, stop), step in zip(  # GroupedLeaf and LiveBlockLeaf
         group_bounds(leaf.symbols.shape[-1], len(leaf.steps)), leaf.steps, strict=True
     ):
         out[..., start:stop] = leaf.symbols[..., start:stop].astype(np.float32) * step
@@ -138,6 +153,11 @@ def prior_bits(prior, symbols) -> float:
     return float(-np.sum(np.log2(table[symbols - lo])))
 
 
+def flag_bits(n: int, k: int) -> float:
+    """``n h2(k / n)``: ``n`` flags, ``k`` set, each coded with probability ``k / n``."""
+    return 0.0 if k in (0, n) else -(k * math.log2(k / n) + (n - k) * math.log2(1 - k / n))
+
+
 def information_bits(leaf) -> float:
     """What the leaf's coded symbols cost in theory (its rate, without side information)."""
     if isinstance(leaf, QuantizedLeaf):
@@ -151,8 +171,14 @@ def information_bits(leaf) -> float:
             for (a, b), p in zip(bounds, leaf.priors, strict=True)
         )
     if isinstance(leaf, SparseLeaf):
-        n, k = leaf.values.size, np.count_nonzero(leaf.values)
-        return 0.0 if k in (0, n) else -(k * math.log2(k / n) + (n - k) * math.log2(1 - k / n))
+        return flag_bits(leaf.values.size, np.count_nonzero(leaf.values))
+    if isinstance(leaf, LiveBlockLeaf):  # the units' flags, then the live block's bins
+        *lead, m, n = leaf.symbols.shape
+        matrix = np.moveaxis(leaf.symbols != 0, (-2, -1), (0, 1)).reshape(m, n, math.prod(lead))
+        rows, columns = matrix.any(axis=(1, 2)), matrix.any(axis=(0, 2))
+        block = leaf.symbols[..., np.flatnonzero(rows), :][..., np.flatnonzero(columns)]
+        units = flag_bits(rows.size, rows.sum()) + flag_bits(columns.size, columns.sum())
+        return units + prior_bits(leaf.prior, block)
     if isinstance(leaf, CodebookLeaf):
         counts = np.bincount(leaf.index.reshape(-1), minlength=leaf.centroids.size)
         used = counts[counts > 0]
@@ -233,6 +259,31 @@ def test_groups_sharing_a_prior_store_it_once():
         np.testing.assert_array_equal(values, symbols.astype(np.float32) * np.float32(0.1))
 
 
+def test_dead_units_cost_one_flag_each_not_a_bin_per_weight():
+    """A kernel with most units dead: the live-block file holds the flags and the live block,
+    and is far shorter than the same bins coded one by one under the same prior."""
+    prior = SpikeAndSlab(np.float32(0.0), DiscretizedLaplace(np.float32(0), np.float32(2)))
+    symbols = np.zeros((5, 5, 20, 50), np.int64)
+    rng = np.random.default_rng(0)
+    symbols[:, :, 3:7, 10:14] = rng.integers(-4, 5, (5, 5, 4, 4))
+    symbols[0, 0, 3, 10] = symbols[1, 1, 6, 13] = 7  # every unit of the block stays live
+    block = encode_compact([LiveBlockLeaf(symbols, np.ones(1, np.float32), prior)])
+    plain = encode_compact([QuantizedLeaf(symbols, np.float32(1), prior)])
+    (values,) = decode_compact(block, [symbols.shape])
+    np.testing.assert_array_equal(values, symbols.astype(np.float32))
+    coded = 8 * len(container.unpack(block, "MODC")["RANS"])
+    ideal = flag_bits(20, 4) + flag_bits(50, 4) + prior_bits(prior, symbols[:, :, 3:7, 10:14])
+    assert ideal <= coded <= ideal + 96 + 1
+    assert 4 * len(block) < len(plain)
+
+
+def test_a_live_block_read_at_a_vector_shape_is_codec_error():
+    prior = DiscretizedLaplace(np.float32(0), np.float32(1))
+    data = encode_compact([LiveBlockLeaf(np.eye(3, dtype=np.int64), np.ones(1, np.float32), prior)])
+    with pytest.raises(CodecError, match="needs two axes"):
+        decode_compact(data, [(9,)])
+
+
 @given(priors())
 def test_priors_round_trip_exactly_in_bytes(prior):
     cursor = Cursor(prior_bytes(prior))
@@ -271,5 +322,9 @@ def test_bad_leaves_are_refused_when_written():
         encode_compact([GroupedLeaf(np.zeros((2, 4), np.int64), np.ones(2, np.float32), (prior,))])
     with pytest.raises(ValueError, match="at most"):
         encode_compact([QuantizedLeaf(np.array([-(2**24), 2**24]), np.float32(1), prior)])
+    with pytest.raises(ValueError, match="needs two axes"):
+        encode_compact([LiveBlockLeaf(np.zeros(4, np.int64), np.ones(1, np.float32), prior)])
+    with pytest.raises(ValueError, match="groups must be in"):
+        encode_compact([LiveBlockLeaf(np.zeros((2, 3), np.int64), np.ones(4, np.float32), prior)])
     with pytest.raises(TypeError, match="must be one of"):
         encode_model({"w": QuantizedLeaf(np.zeros(2, np.int64), np.float32(1), "laplace")})
