@@ -158,13 +158,17 @@ def compressor_kinds() -> tuple[str, ...]:
     """Every compressor x prior that `make_compressor` builds (for explicit
     parametrization): ``"float32"``, ``"quantizer/<prior>"``, ``"bit_width"``,
     ``"hard_concrete"``, ``"magnitude"``, ``"kmeans"``, ``"variational_dropout"``,
-    and the chains ``"magnitude+quantizer/spike_laplace"`` and
-    ``"hard_concrete+quantizer/spike_laplace"`` (a pruner's zeros paid for by the spike)."""
+    ``"live_block/<prior>"`` (the quantizer with ``live_block=True``) for the spike-and-slab
+    Laplace and the logistic priors (its two rate paths), and the chains
+    ``"magnitude+quantizer/spike_laplace"`` and ``"hard_concrete+quantizer/spike_laplace"`` (a
+    pruner's zeros paid for by the spike)."""
     from mdl.compress.quantize import PRIORS
 
     return (
         "float32",
         *(f"quantizer/{prior}" for prior in PRIORS),
+        "live_block/spike_laplace",
+        "live_block/logistic",
         "bit_width",
         "hard_concrete",
         "magnitude",
@@ -202,8 +206,9 @@ def make_compressor(
 
     first, _, last = kind.rpartition("+")
     name, _, prior = last.partition("/")
-    if name == "quantizer":
-        compressor = quantizer(select, prior=prior, step_groups=groups)
+    if name in ("quantizer", "live_block"):
+        live_block = name == "live_block"
+        compressor = quantizer(select, prior=prior, step_groups=groups, live_block=live_block)
     elif name == "float32":
         compressor = float32_baseline()
     elif name == "bit_width":
@@ -271,12 +276,16 @@ def _bits_beyond_floor(leaves: dict) -> float:
     cheaper than the estimate the coder's probability floor may make a file. Each distinct bin
     is priced once, in one jitted call (padded to a power of two, at least 64, so that tensors
     share compiled programs)."""
-    from mdl.codec.model import GroupedLeaf, QuantizedLeaf, group_bounds
+    from mdl.codec.leaves import live_units
+    from mdl.codec.model import GroupedLeaf, LiveBlockLeaf, QuantizedLeaf, group_bounds
 
     excess = 0.0
     for leaf in leaves.values():
         if isinstance(leaf, QuantizedLeaf):
             parts = [(leaf.symbols, leaf.prior)]
+        elif isinstance(leaf, LiveBlockLeaf):
+            rows, columns = live_units(np.asarray(leaf.symbols) != 0)
+            parts = [(np.asarray(leaf.symbols)[..., rows, :][..., columns], leaf.prior)]
         elif isinstance(leaf, GroupedLeaf):
             bounds = group_bounds(np.shape(leaf.symbols)[-1], len(leaf.priors))
             parts = [

@@ -1,6 +1,6 @@
 """Compressors over parameter pytrees (see ``base.py`` for the protocol)."""
 
-from mdl.codec.model import CodebookLeaf, GroupedLeaf, SparseLeaf
+from mdl.codec.model import CodebookLeaf, GroupedLeaf, LiveBlockLeaf, SparseLeaf
 from mdl.compress.base import (
     FLOAT32_BITS,
     AdvanceFn,
@@ -55,6 +55,7 @@ __all__ = [
     "HardFn",
     "InitFn",
     "LabelsFn",
+    "LiveBlockLeaf",
     "QuantState",
     "QuantizedLeaf",
     "RawLeaf",

@@ -28,8 +28,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import xlogy
 
-from mdl.codec.model import GroupedLeaf, group_bounds, group_index
+from mdl.codec.model import GroupedLeaf, LiveBlockLeaf, group_bounds, group_index
 from mdl.codes.priors import (
     DiscretizedGaussian,
     DiscretizedLaplace,
@@ -162,7 +163,30 @@ def _make_prior(kind: str, state: QuantState):
     return SpikeAndSlab(state.spike_logit, slab) if kind.startswith("spike") else slab
 
 
-def _laplace_rate_sum_bits(kind: str, state: QuantState, w, step):
+def _h2_bits(live, size: int):
+    """``size h2(live / size)``: the flags of ``live`` of ``size`` units, i.i.d.
+    Bernoulli(``live / size``) (0 when all or none are live, as in the file)."""
+    p = live / size
+    return -size * (xlogy(p, p) + xlogy(1 - p, 1 - p)) / math.log(2)
+
+
+def _live_block(w, step):
+    """``(mask, coded, flag_bits)`` of a kernel ``[..., m, n]``'s live block
+    (`mdl.codec.leaves.LiveBlockLeaf`): where a row (input unit) and a column (output unit)
+    holding a nonzero bin meet, how many bins that is, and the bits of the two units' flags.
+    Counts and flags move no gradient (as the nonzero count in the rate does not)."""
+    nonzero = jax.lax.stop_gradient(jnp.round(_bins(w, step)) != 0)
+    rows = jnp.any(nonzero, axis=tuple(a for a in range(w.ndim) if a != w.ndim - 2))
+    columns = jnp.any(nonzero, axis=tuple(range(w.ndim - 1)))
+    mask = rows[:, None] & columns[None, :]
+    r = jnp.sum(rows, dtype=jnp.float32)
+    c = jnp.sum(columns, dtype=jnp.float32)
+    coded = math.prod(w.shape[:-2]) * r * c
+    m, n = w.shape[-2:]
+    return mask, coded, _h2_bits(r, m) + _h2_bits(c, n)
+
+
+def _laplace_rate_sum_bits(kind: str, state: QuantState, w, step, coded=None):
     """``sum_j -log2 P(k_j)`` for the zero-centered (spike-)Laplace prior, in closed form.
 
     With scale ``b``: ``P(0) = 1 - e^{-1/(2b)}`` and, for ``k != 0``,
@@ -172,13 +196,14 @@ def _laplace_rate_sum_bits(kind: str, state: QuantState, w, step):
     codec evaluates), at the cost of one fused reduction over the weights (an ``abs`` and a
     sum) instead of several transcendentals per weight: the rate then costs little next to
     the network's own step. Gradients reach ``w`` and the step (straight-through) through
-    ``S``; see `_bin_magnitude_stats`.
+    ``S``; see `_bin_magnitude_stats`. ``coded``: how many bins are coded (default: all; a
+    live block codes fewer, every nonzero bin among them).
     """
     b = MIN_PRIOR_SCALE + jnp.exp(state.log_scale)
     log_zero = jnp.log(-jnp.expm1(-0.5 / b))
     log_nonzero_base = math.log(0.5) + jnp.log(-jnp.expm1(-1.0 / b)) + 0.5 / b
     n_nonzero, total_magnitude = _bin_magnitude_stats(w, step)
-    n_zero = jnp.float32(np.size(w)) - n_nonzero
+    n_zero = jnp.float32(np.size(w) if coded is None else coded) - n_nonzero
     if kind.startswith("spike"):
         log_spike = jax.nn.log_sigmoid(state.spike_logit)
         log_rest = jax.nn.log_sigmoid(-state.spike_logit)
@@ -240,6 +265,7 @@ def quantizer(
     mixture_components: int = 3,
     step_groups: int = 1,
     power_of_two_steps: bool = False,
+    live_block: bool = False,
 ) -> Compressor:
     r"""Quantize the selected leaves with learned steps and a learned discretized prior.
 
@@ -262,6 +288,12 @@ def quantizer(
         straight through), so the hard weights are dyadic rationals $k 2^{-e}$: a weight the
         network needs at exactly 1 (a counter's self-connection) can be exactly 1, and sums of
         such weights stay exact in float32 up to $2^{24}$ steps.
+      live_block: code every selected kernel (two or more axes, ``[..., m, n]``) as its live
+        block (`mdl.codec.leaves.LiveBlockLeaf`): flags of the input units (rows) and output
+        units (columns) holding any nonzero bin, i.i.d. Bernoulli at their live fractions, then
+        only the bins where a live row meets a live column, under the prior; a dead unit costs
+        one flag instead of a zero bin per weight. The rate is the same code (the prior's spike
+        then prices the zeros inside the block). Tensors with fewer axes are coded as without.
       mixture_components: components of the ``"mixture"`` prior (soft weight-sharing: a
         learned mixture of discretized Gaussians, Ullrich, Meeds, Welling, "Soft weight-sharing
         for neural network compression", ICLR 2017), the first centered at zero.
@@ -286,6 +318,8 @@ def quantizer(
         raise ValueError(f"init_bits_per_std must be > 0; got {init_bits_per_std}")
     if not isinstance(power_of_two_steps, bool):
         raise ValueError(f"power_of_two_steps must be a bool; got {power_of_two_steps!r}")
+    if not isinstance(live_block, bool):
+        raise ValueError(f"live_block must be a bool; got {live_block!r}")
 
     def steps_of(state, w):
         return _channel_steps(state, w, power_of_two_steps)
@@ -333,12 +367,16 @@ def quantizer(
 
     def bits(w, state):
         step = steps_of(state, w)
+        mask, coded, flag_bits = None, None, 0.0
+        if live_block and w.ndim >= 2:
+            mask, coded, flag_bits = _live_block(w, step)
         if prior.endswith("laplace"):
-            rate = _laplace_rate_sum_bits(prior, state, w, step)
+            rate = _laplace_rate_sum_bits(prior, state, w, step, coded)
         else:
-            rate = _make_prior(prior, state).bits(_round_ste(_bins(w, step))).sum()
+            per_bin = _make_prior(prior, state).bits(_round_ste(_bins(w, step)))
+            rate = (per_bin if mask is None else jnp.where(mask, per_bin, 0.0)).sum()
         side = side_scalars(prior, mixture_components) + np.size(state.log_step) - 1
-        return rate + FLOAT32_BITS * side
+        return rate + flag_bits + FLOAT32_BITS * side
 
     def finalize(w, state):
         # The bins are read off hard()'s own output (the same compiled program): computing
@@ -353,6 +391,8 @@ def quantizer(
         prior_obj = jax.tree.map(lambda v: np.float32(v), _make_prior(prior, state))
         log_step = jnp.asarray(state.log_step, jnp.float32)
         steps = np.asarray(step_values(log_step, power_of_two_steps), np.float32)
+        if live_block and symbols.ndim >= 2:
+            return LiveBlockLeaf(symbols, steps.reshape(-1), prior_obj)
         if steps.ndim == 0:
             return QuantizedLeaf(symbols, np.float32(steps), prior_obj)
         return GroupedLeaf(symbols, steps, (prior_obj,) * steps.size)

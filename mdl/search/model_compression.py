@@ -116,13 +116,16 @@ def _every_leaf(path, leaf) -> bool:
 
 COMPRESSORS: dict[str, Callable[[str], Compressor]] = {
     "quantizer": lambda prior: quantizer(_every_leaf, prior=prior),
+    "live_block": lambda prior: quantizer(_every_leaf, prior=prior, live_block=True),
     "pruned": lambda prior: chain(hard_concrete(), quantizer(_every_leaf, prior=prior)),
     "filter_pruned": lambda prior: chain(
         hard_concrete(r"conv.*kernel", structured=True), quantizer(_every_leaf, prior=prior)
     ),
 }
 """Compressors a search space's ``compressor`` dimension may name: ``prior -> Compressor``.
-Every tensor is quantized (with the ``prior`` dimension's prior); ``pruned`` first gates every
+Every tensor is quantized (with the ``prior`` dimension's prior); ``live_block`` codes each
+kernel's dead input and output units as flags and only its live block bin by bin
+(`mdl.compress.quantizer`'s ``live_block``); ``pruned`` first gates every
 weight matrix and kernel (hard-concrete L0), ``filter_pruned`` whole output channels of the
 convolution kernels (so it fits only families with kernels whose path holds ``conv``)."""
 

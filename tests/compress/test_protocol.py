@@ -70,7 +70,7 @@ def perturb_learned(compressor, cstate, seed: int):
 
 
 def _settings(kind: str) -> list[dict]:
-    if "quantizer" in kind.split("+")[-1] or kind == "bit_width":
+    if kind.split("+")[-1].startswith(("quantizer", "live_block")) or kind == "bit_width":
         return [{"groups": 1}, {"groups": 2}]
     if kind.startswith("hard_concrete"):
         return [{"structured": False}, {"structured": True}]

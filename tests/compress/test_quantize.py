@@ -75,6 +75,102 @@ def test_estimate_matches_the_file_after_training():
     assert result.history[-1]["test_error"] < 0.3
 
 
+def dead_unit_kernels(seed: int, zeros: float):
+    """A dense kernel and a conv kernel (``[3, 3, in, out]``) with about half their input and
+    output units dead (all-zero rows and columns) and ``zeros`` of the rest zero."""
+    rng = np.random.default_rng(seed)
+
+    def kernel(shape):
+        values = rng.laplace(0.0, 1.0, size=shape) * (rng.random(shape) >= zeros)
+        values[..., rng.random(shape[-2]) < 0.5, :] = 0
+        values[..., rng.random(shape[-1]) < 0.5] = 0
+        return jnp.asarray(values, jnp.float32)
+
+    return {
+        "dense": {"kernel": kernel((40, 12)), "bias": kernel((1, 12))[0]},
+        "conv": {"kernel": kernel((3, 3, 6, 8))},
+    }
+
+
+def spike_laplace_live_block_bits(hard: dict, cstate: dict) -> float:
+    """The live-block code of the hard weights under the spike-and-slab Laplace prior, in
+    closed form with numpy: per kernel ``[..., m, n]`` the flags ``m h2(r/m) + n h2(c/n)`` and
+    ``-log2 P(k)`` of the live block's bins, ``P(0) = pi + (1 - pi)(1 - e^{-1/(2b)})``,
+    ``P(k) = (1 - pi) e^{-(|k| - 1/2)/b} (1 - e^{-1/b}) / 2``; a vector's every bin; and 3
+    float32 side scalars (step, scale, spike) per tensor."""
+
+    def h2_bits(n, k):
+        return 0.0 if k in (0, n) else -(k * math.log2(k / n) + (n - k) * math.log2(1 - k / n))
+
+    total = 0.0
+    for path, w in leaves_with_paths(hard):
+        state = cstate[path]
+        bins = np.rint(np.asarray(w, np.float64) / math.exp(float(state.log_step)))
+        pi = 1 / (1 + math.exp(-float(state.spike_logit)))
+        b = 0.05 + math.exp(float(state.log_scale))
+        if bins.ndim >= 2:
+            *lead, m, n = bins.shape
+            live = np.moveaxis(bins != 0, (-2, -1), (0, 1)).reshape(m, n, math.prod(lead))
+            rows, columns = live.any(axis=(1, 2)), live.any(axis=(0, 2))
+            total += h2_bits(m, rows.sum()) + h2_bits(n, columns.sum())
+            bins = bins[..., np.flatnonzero(rows), :][..., np.flatnonzero(columns)]
+        p_zero = pi + (1 - pi) * (1 - math.exp(-0.5 / b))
+        p = np.where(
+            bins == 0,
+            p_zero,
+            (1 - pi) * np.exp(-(np.abs(bins) - 0.5) / b) * (1 - math.exp(-1 / b)) / 2,
+        )
+        total += float(-np.sum(np.log2(p))) + 3 * 32
+    return total
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), zeros=st.floats(0.0, 0.8))
+def test_live_block_rate_is_its_closed_form_and_its_file(seed, zeros):
+    params = dead_unit_kernels(seed, zeros)
+    compressor = quantizer(lambda path, leaf: np.size(leaf) >= 4, live_block=True)
+    cstate = compressor.init(params)
+    estimate, _ = check_estimate_against_file(params, compressor, cstate)
+    closed_form = spike_laplace_live_block_bits(compressor.hard(params, cstate), cstate)
+    assert estimate == pytest.approx(closed_form, rel=1e-4)
+
+
+@pytest.mark.parametrize("prior, groups", [("logistic", 1), ("mixture", 1), ("spike_laplace", 3)])
+def test_live_block_estimate_is_its_file_for_every_rate_path(prior, groups):
+    params = dead_unit_kernels(0, 0.3)
+    compressor = quantizer(prior=prior, step_groups=groups, live_block=True)
+    cstate = compressor.init(params)
+    check_estimate_against_file(params, compressor, cstate)
+    plain = quantizer(prior=prior, step_groups=groups)
+    dead_units_are_cheaper = float(compressor.bits(params, cstate)) < float(
+        plain.bits(params, plain.init(params))
+    )
+    assert dead_units_are_cheaper
+
+
+def test_live_block_trains_and_its_file_is_the_estimate():
+    from mdl.train import fit
+
+    compressor = quantizer(live_block=True)
+    result = fit(
+        MLP([64, 32, 10], rngs=nnx.Rngs(0)),
+        load("digits"),
+        compressor=compressor,
+        beta=3.0,
+        epochs=8,
+        batch_size=64,
+        optimizer=optax.adam(3e-3),
+        progress=False,
+    )
+    check_estimate_against_file(result.params, compressor, result.cstate)
+    assert result.history[-1]["test_error"] < 0.3
+
+
+def test_live_block_must_be_a_bool():
+    with pytest.raises(ValueError, match="live_block must be a bool"):
+        quantizer(live_block="yes")
+
+
 class TinyConvNet(nnx.Module):
     """A model defined only here: conv, a parameter outside any standard layer, and a dense."""
 

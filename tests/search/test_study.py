@@ -227,8 +227,9 @@ def test_compress_model_refuses_bad_families_and_spaces_before_training(tmp_path
     assert not (tmp_path / "search.journal").exists()
 
 
-def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
-    """The compressor dimension reaches training: the winner's configuration names the pruned
+@pytest.mark.parametrize("compressor", ["pruned", "live_block"])
+def test_a_searched_compressor_choice_is_trained_and_written(tmp_path, compressor):
+    """The compressor dimension reaches training: the winner's configuration names the chosen
     compressor, and its file decodes to the reported training error."""
     from mdl.compress import load_compressed
     from mdl.data import load
@@ -237,9 +238,9 @@ def test_a_searched_compressor_choice_is_trained_and_written(tmp_path):
     from mdl.search import compress_model
 
     data = load("digits")
-    space = SearchSpace([Choice("compressor", ("pruned",)), Choice("epochs", (2,))])
+    space = SearchSpace([Choice("compressor", (compressor,)), Choice("epochs", (2,))])
     summary = compress_model("mlp", data, out=tmp_path, space=space, trials=1)
-    assert summary["config"] == {"compressor": "pruned", "epochs": 2}
+    assert summary["config"] == {"compressor": compressor, "epochs": 2}
     graphdef, weights = split_params(load_compressed(tmp_path / "model.mdl"))
     assert evaluate(graphdef, weights, data.x_train, data.y_train)[1] == summary["train_error"]
 
