@@ -264,8 +264,9 @@ def search(
         trial.set_user_attr("pid", os.getpid())
         config = space.suggest(trial)
         key = _key(trial.params)
-        while True:  # a configuration another trial holds: reuse it, or wait for it
-            same = [
+
+        def same_configuration():
+            return [
                 t
                 for t in study.get_trials(deepcopy=False)
                 if t.number != trial.number
@@ -273,6 +274,9 @@ def search(
                 and t.state in (TrialState.COMPLETE, TrialState.RUNNING)
                 and _key(t.params) == key
             ]
+
+        while True:  # a configuration another trial holds: reuse it, or wait for it
+            same = same_configuration()
             done = [t for t in same if t.state == TrialState.COMPLETE]
             if done:
                 trial.set_user_attr("same_as", done[0].number)
@@ -282,10 +286,19 @@ def search(
             # an earlier trial of it, or one already evaluating it (whose proposal this
             # trial's check may have missed), holds the configuration
             holders = [t for t in same if t.number < trial.number or t.user_attrs.get("evaluating")]
-            if not holders or not any(_holder_alive(t) for t in holders):
-                break  # nobody earlier holds it, or its holders died: evaluate it here
+            if not any(_holder_alive(t) for t in holders):
+                # Claim it, then look again: an earlier trial may have proposed it between the
+                # look above and the claim, and gone ahead on seeing no claim yet. The earlier
+                # one keeps it, so exactly one of them evaluates (a later proposal sees the
+                # claim and waits).
+                trial.set_user_attr("evaluating", True)
+                if not any(
+                    t.state == TrialState.COMPLETE or (t.number < trial.number and _holder_alive(t))
+                    for t in same_configuration()
+                ):
+                    break
+                trial.set_user_attr("evaluating", False)
             time.sleep(0.1)
-        trial.set_user_attr("evaluating", True)
         result = objective(dict(config))
         info = dict(result) if isinstance(result, Mapping) else {"bits": result}
         bits = info.pop("bits", None)
