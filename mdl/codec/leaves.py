@@ -265,14 +265,35 @@ def _finite(values, where: str, what: str = "values") -> np.ndarray:
 _SAME_PRIOR = 255  # in place of a family byte: the previous group's prior again
 
 
-def _encode_bins(symbols: np.ndarray, step, prior, where: str, previous: bytes | None = None):
-    """(metadata, segment, the prior's bytes) of bins ``symbols`` (flat int64)."""
+def _bins_segment(symbols: np.ndarray, prior) -> tuple[int, int, tuple]:
+    """``(lo, alphabet, segment)``: the range of bins ``symbols`` (flat int64) and their
+    segment under ``prior``'s pmf on that range (`rans.prior_table`)."""
     lo = int(symbols.min()) if symbols.size else 0
     hi = int(symbols.max()) if symbols.size else 0
     table = rans.prior_table(prior, lo, hi) if symbols.size else np.ones(1)
+    return lo, hi - lo + 1, (symbols - lo, table)
+
+
+def _bins_table(cursor: meta.Cursor, prior, lo: int, alphabet: int, count: int, where: str):
+    """The table a reader decodes ``count`` bins in ``[lo, lo + alphabet)`` with (None when
+    there are none), counted against the file's ``MAX_TABLE_ENTRIES``."""
+    if not count:
+        return None
+    cursor.table_entries += alphabet + 1
+    if cursor.table_entries > MAX_TABLE_ENTRIES:
+        raise CodecError(f"{where}: the tables of the file exceed {MAX_TABLE_ENTRIES} entries")
+    try:
+        return rans.prior_table(prior, lo, lo + alphabet - 1)
+    except (ValueError, TypeError) as error:
+        raise CodecError(f"{where}: bad prior ({error})") from error
+
+
+def _encode_bins(symbols: np.ndarray, step, prior, where: str, previous: bytes | None = None):
+    """(metadata, segment, the prior's bytes) of bins ``symbols`` (flat int64)."""
+    lo, alphabet, segment = _bins_segment(symbols, prior)
     blob = meta.prior_bytes(prior)
-    head = meta.f32(_finite(step, where, "step")) + varints([lo, hi - lo + 1])
-    return head + (bytes([_SAME_PRIOR]) if blob == previous else blob), (symbols - lo, table), blob
+    head = meta.f32(_finite(step, where, "step")) + varints([lo, alphabet])
+    return head + (bytes([_SAME_PRIOR]) if blob == previous else blob), segment, blob
 
 
 def _read_bins(cursor: meta.Cursor, count: int, where: str, previous=None):
@@ -285,16 +306,7 @@ def _read_bins(cursor: meta.Cursor, count: int, where: str, previous=None):
         prior = previous
     else:
         prior = cursor.prior()
-    table = None
-    if count:
-        cursor.table_entries += alphabet + 1
-        if cursor.table_entries > MAX_TABLE_ENTRIES:
-            raise CodecError(f"{where}: the tables of the file exceed {MAX_TABLE_ENTRIES} entries")
-        try:
-            table = rans.prior_table(prior, lo, lo + alphabet - 1)
-        except (ValueError, TypeError) as error:
-            raise CodecError(f"{where}: bad prior ({error})") from error
-    return step, lo, alphabet, table, prior
+    return step, lo, alphabet, _bins_table(cursor, prior, lo, alphabet, count, where), prior
 
 
 def _bins_values(symbols: np.ndarray, lo: int, alphabet: int, step, where: str) -> np.ndarray:
@@ -498,11 +510,10 @@ def _encode_live_block(leaf: LiveBlockLeaf, where: str) -> Encoded:
         for flags, live, size in ((rows, r, m), (columns, c, n))
         if 0 < live < size
     ]
-    lo = int(block.min()) if block.size else 0
-    hi = int(block.max()) if block.size else 0
+    lo, alphabet, segment = _bins_segment(block, leaf.prior)
     if block.size:
-        segments.append((block - lo, rans.prior_table(leaf.prior, lo, hi)))
-    head = varints([steps.size]) + meta.f32s(steps) + varints([r, c, lo, hi - lo + 1])
+        segments.append(segment)
+    head = varints([steps.size]) + meta.f32s(steps) + varints([r, c, lo, alphabet])
     return Encoded(head + meta.prior_bytes(leaf.prior), segments, b"")
 
 
@@ -525,13 +536,7 @@ def _read_live_block(cursor: meta.Cursor, shape: tuple, where: str) -> Plan:
         (_flag_table(live, size), size) for live, size in ((r, m), (c, n)) if 0 < live < size
     ]
     if count:
-        cursor.table_entries += alphabet + 1
-        if cursor.table_entries > MAX_TABLE_ENTRIES:
-            raise CodecError(f"{where}: the tables of the file exceed {MAX_TABLE_ENTRIES} entries")
-        try:
-            segments.append((rans.prior_table(prior, lo, lo + alphabet - 1), count))
-        except (ValueError, TypeError) as error:
-            raise CodecError(f"{where}: bad prior ({error})") from error
+        segments.append((_bins_table(cursor, prior, lo, alphabet, count, where), count))
 
     def build(parts, raw):
         parts = iter(parts)

@@ -278,7 +278,8 @@ def quantizer(
     Args:
       select: which leaves (regex on the path, predicate, or None for all ``ndim >= 2``);
         the others are kept at float32 and charged 32 bits per scalar.
-      prior: ``"laplace"``, ``"logistic"``, ``"spike_laplace"`` or ``"spike_logistic"``.
+      prior: ``"laplace"``, ``"logistic"``, ``"spike_laplace"``, ``"spike_logistic"`` or
+        ``"mixture"`` (``PRIORS``).
       relaxation: ``"ste"`` (straight-through rounding) or ``"noise"`` (additive uniform).
       init_bits_per_std: initial step is ``std(w) / init_bits_per_std``.
       step_groups: a learned step per tensor (1) or per each of this many contiguous groups of
