@@ -6,7 +6,8 @@ mdl report RESULTS_DIR
 mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
 mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M]
-    [--max-error E] [--shifts 0,1,2] [--widths 300,100 100,50] [--out DIR]
+    [--max-error E] [--shifts 0,1,2] [--widths 300,100 100,50]
+    [--compressors quantizer live_block] [--out DIR]
 mdl --version
 """
 
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     compress.add_argument("--no-progress", action="store_true", help="no progress bar")
     from mdl.search import FAMILIES
+    from mdl.search.model_compression import COMPRESSORS
 
     compress_model = commands.add_parser(
         "compress-model",
@@ -149,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         help="also search the hidden widths of a fully connected family (removing neurons; "
         "the ratio stays against the full family): e.g. 300,100 100,50",
+    )
+    compress_model.add_argument(
+        "--compressors",
+        nargs="+",
+        choices=list(COMPRESSORS),
+        help="also search the compressor (default: quantizer; one name fixes it, charged 0 "
+        "bits). live_block codes each kernel's dead input and output units as flags",
     )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
@@ -347,10 +356,12 @@ def _compress_model(args) -> int:
     if args.smoke:
         space = smoke_space()
         trials = 2
-    if args.widths and len(set(args.widths)) != len(args.widths):
-        raise UsageError(f"--widths must be distinct; got {' '.join(args.widths)}")
+    for flag, names in (("--widths", args.widths), ("--compressors", args.compressors)):
+        if names and len(set(names)) != len(names):
+            raise UsageError(f"{flag} must be distinct; got {' '.join(names)}")
     added = [Choice("augment", shifts)] if shifts else []
     added += [Choice("widths", tuple(args.widths))] if args.widths else []
+    added += [Choice("compressor", tuple(args.compressors))] if args.compressors else []
     if added:  # the searched options join the space's own dimensions
         space = SearchSpace([*(space or default_space()).dimensions, *added])
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes

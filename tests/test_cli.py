@@ -172,10 +172,24 @@ def test_compress_model_searches_the_given_widths(tmp_path, capsys):
     assert summary["search_bits"] == pytest.approx(2.0)
 
 
+def test_compress_model_searches_the_given_compressors(tmp_path, capsys):
+    """``--compressors``: every trial uses one of the given compressors and the charge covers
+    them (the smoke space's 1 bit, plus 1 for two); the winner's file is the one reported."""
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    assert main([*argv, "--compressors", "quantizer", "live_block", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {t["config"]["compressor"] for t in summary["trials"]} <= {"quantizer", "live_block"}
+    assert summary["search_bits"] == pytest.approx(2.0)
+    assert (out / "model.mdl").stat().st_size == summary["file_bytes"]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--trials", "0"], "--trials must be >= 1"),
+        (["--compressors", "zip"], "invalid choice: 'zip'"),
+        (["--compressors", "live_block", "live_block"], "--compressors must be distinct"),
         (["--budget-minutes", "-1"], "must be > 0"),
         (["--max-error", "2"], "max_error must be in (0, 1)"),
         (["--shifts", "1,x"], "--shifts must be integers such as 0,1,2; got '1,x'"),
