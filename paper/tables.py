@@ -741,12 +741,13 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
     numbers.value("autoLenetRatio", lenet, lenet_src, "lenet_300_100.ratio", decimal(0))
     numbers.value("autoLenetTestError", lenet, lenet_src, "lenet_300_100.test_error", percent())
     # the error-target searches (without, then with shifted training images; LeNet-5 longer,
-    # then one beta between two of that grid's, then beta by bisection; LeNet-300-100 over
-    # widths): the same macros
+    # then one beta between two of that grid's, then beta by bisection, then that bisection with
+    # the live-block code; LeNet-300-100 over widths): the same macros
     extra_settings = {
         "autoFiveLong": [("Epochs", "epochs", integer)],
         "autoFiveBetween": [("Beta", "beta", decimal(3))],
         "autoFiveBisect": [("Beta", "beta", decimal(3))],
+        "autoFiveLive": [("Beta", "beta", decimal(3))],
         "autoAimWidths": [("Network", "widths", lambda w: "784-" + w.replace(",", "-") + "-10")],
     }
     for prefix, run, target in (("autoAim", "auto_compress_target", "lenet_300_100"),
@@ -756,6 +757,7 @@ def auto_compress(results: Path, numbers: Numbers) -> dict[str, str]:
                                 ("autoFiveLong", "auto_compress_long", "lenet5"),
                                 ("autoFiveBetween", "auto_compress_between", "lenet5"),
                                 ("autoFiveBisect", "auto_compress_bisect", "lenet5"),
+                                ("autoFiveLive", "auto_compress_live_block", "lenet5"),
                                 ("autoAimWidths", "auto_compress_widths", "lenet_300_100")):
         aim, aim_src = load(results, f"{run}_{target}"), source(f"{run}_{target}")
         numbers.value(f"{prefix}MaxError", aim, aim_src, f"{target}.max_error", percent(1))
