@@ -276,7 +276,7 @@ def _bits_beyond_floor(leaves: dict) -> float:
     cheaper than the estimate the coder's probability floor may make a file. Each distinct bin
     is priced once, in one jitted call (padded to a power of two, at least 64, so that tensors
     share compiled programs)."""
-    from mdl.codec.leaves import live_units
+    from mdl.codec.leaves import live_block
     from mdl.codec.model import GroupedLeaf, LiveBlockLeaf, QuantizedLeaf, group_bounds
 
     excess = 0.0
@@ -284,8 +284,7 @@ def _bits_beyond_floor(leaves: dict) -> float:
         if isinstance(leaf, QuantizedLeaf):
             parts = [(leaf.symbols, leaf.prior)]
         elif isinstance(leaf, LiveBlockLeaf):
-            rows, columns = live_units(np.asarray(leaf.symbols) != 0)
-            parts = [(np.asarray(leaf.symbols)[..., rows, :][..., columns], leaf.prior)]
+            parts = [(live_block(leaf.symbols)[2], leaf.prior)]
         elif isinstance(leaf, GroupedLeaf):
             bounds = group_bounds(np.shape(leaf.symbols)[-1], len(leaf.priors))
             parts = [

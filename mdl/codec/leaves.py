@@ -112,11 +112,21 @@ class LiveBlockLeaf(NamedTuple):
     prior: Any  # a prior from mdl.codes.priors, parameters as float32
 
 
-def live_units(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def live_units(nonzero):
     """``(rows, columns)``: which input units (axis -2) and output units (axis -1) of a kernel
-    ``[..., m, n]`` hold any nonzero entry (``nonzero``: a boolean array of that shape)."""
-    rows = np.any(nonzero, axis=tuple(a for a in range(nonzero.ndim) if a != nonzero.ndim - 2))
-    return rows, np.any(nonzero, axis=tuple(range(nonzero.ndim - 1)))
+    ``[..., m, n]`` hold any nonzero entry (``nonzero``: a boolean array of that shape, numpy
+    or jax, so the file and the quantizer's rate name the same units)."""
+    ndim = nonzero.ndim
+    rows = nonzero.any(axis=tuple(a for a in range(ndim) if a != ndim - 2))
+    return rows, nonzero.any(axis=tuple(range(ndim - 1)))
+
+
+def live_block(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, columns, block)``: a kernel's live units (`live_units`) and its bins where a
+    live row meets a live column, ``[..., r, c]``: what a `LiveBlockLeaf` codes."""
+    symbols = np.asarray(symbols)
+    rows, columns = live_units(symbols != 0)
+    return rows, columns, symbols[..., rows, :][..., columns]
 
 
 def low_rank_product(left_bins, right_bins, left_step, right_step, shape) -> np.ndarray:
@@ -502,9 +512,9 @@ def _encode_live_block(leaf: LiveBlockLeaf, where: str) -> Encoded:
         raise ValueError(f"{where}: a live-block tensor needs two axes; got shape {symbols.shape}")
     m, n = symbols.shape[-2:]
     group_bounds(n, steps.size)  # refuses more groups than output units
-    rows, columns = live_units(symbols != 0)
+    rows, columns, block = live_block(symbols)
     r, c = int(rows.sum()), int(columns.sum())
-    block = symbols[..., rows, :][..., columns].reshape(-1)
+    block = block.reshape(-1)
     segments = [
         (flags.astype(np.int32), _flag_table(live, size))
         for flags, live, size in ((rows, r, m), (columns, c, n))

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import xlogy
 
+from mdl.codec.leaves import live_units
 from mdl.codec.model import GroupedLeaf, LiveBlockLeaf, group_bounds, group_index
 from mdl.codes.priors import (
     DiscretizedGaussian,
@@ -175,9 +176,7 @@ def _live_block(w, step):
     (`mdl.codec.leaves.LiveBlockLeaf`): where a row (input unit) and a column (output unit)
     holding a nonzero bin meet, how many bins that is, and the bits of the two units' flags.
     Counts and flags move no gradient (as the nonzero count in the rate does not)."""
-    nonzero = jax.lax.stop_gradient(jnp.round(_bins(w, step)) != 0)
-    rows = jnp.any(nonzero, axis=tuple(a for a in range(w.ndim) if a != w.ndim - 2))
-    columns = jnp.any(nonzero, axis=tuple(range(w.ndim - 1)))
+    rows, columns = live_units(jax.lax.stop_gradient(jnp.round(_bins(w, step)) != 0))
     mask = rows[:, None] & columns[None, :]
     r = jnp.sum(rows, dtype=jnp.float32)
     c = jnp.sum(columns, dtype=jnp.float32)
