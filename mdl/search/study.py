@@ -156,6 +156,26 @@ def _requeue_dead_workers_trials(study) -> None:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
+def _await_running_trials(study) -> None:
+    """Wait for the trials other workers are running now, so that every worker sharing the
+    store reports the same winner (the budget is shared: a worker that sees it spent may end
+    while another still evaluates the last configuration). Trials started after this call are
+    not waited for; a trial whose worker dies is given up on (this host: its process is gone;
+    a database URL: Optuna's heartbeat fails it)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    pending = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    while pending:
+        with warnings.catch_warnings():  # "experimental" in Optuna's terms
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        pending = {t.number for t in running if t.number in pending and _holder_alive(t)}
+        if pending:
+            time.sleep(0.1)
+
+
 def _evaluated(study) -> list:
     from optuna.trial import TrialState
 
@@ -199,7 +219,9 @@ def search(
       max_proposals: stop after this many proposals in this process even if some were
         repeats (default ``20 * trials``).
       budget_seconds: propose no new trial after this many seconds of this call (the trial
-        running then finishes); None: no time limit.
+        running then finishes); None: no time limit. Either way, a worker whose budget is
+        spent waits for the trials other workers are running then, so that every worker
+        sharing the store returns the same winner.
       constrained: the objective also returns ``"violation"`` (finite, >= 0; 0 when the
         configuration meets the caller's constraint, e.g. how far a validation error is above
         its target): the winner is the shortest total among the configurations with violation
@@ -335,6 +357,7 @@ def search(
             break  # the bracket is closed and no first point waits
         study.optimize(run, n_trials=1, catch=())
         proposals += 1
+    _await_running_trials(study)
     evaluated = sorted(_evaluated(study), key=lambda t: t.number)
     if not evaluated:
         raise RuntimeError(f"no configuration of {space!r} was evaluated")

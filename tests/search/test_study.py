@@ -80,28 +80,33 @@ WORKER = textwrap.dedent(
                          Real("lr", 0.0, 1.0, precision=2)])
     log, out = sys.argv[1], sys.argv[2]
     seed, trials, pause = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    best = {{"width": 4, "act": "tanh", "lr": 2 / 3}}
+    best_pause = float(sys.argv[6])  # the best configuration, evaluated first, takes this long
 
     def objective(config):
         with open(log, "a") as f:  # one line per evaluation, from any process
             f.write(json.dumps(config, sort_keys=True) + "\\n")
             f.flush(); os.fsync(f.fileno())
-        time.sleep(pause)
+        time.sleep(best_pause if config == best else pause)
         act = 0.0 if config["act"] == "tanh" else 5.0
         return 100.0 + 3.0 * (config["width"] - 4) ** 2 + act + 30.0 * abs(config["lr"] - 2 / 3)
 
-    result = search(objective, space, trials=trials, out=out, seed=seed, sampler="grid")
+    first = [best] if best_pause else []
+    result = search(objective, space, trials=trials, out=out, seed=seed, sampler="grid",
+                    first=first)
     summary = {{"config": result.config, "total": result.total_bits}}
     print(json.dumps(summary))
     """
 )
 
 
-def start_worker(tmp_path, log, out, seed, trials, pause):
+def start_worker(tmp_path, log, out, seed, trials, pause, best_pause=0.0):
     script = tmp_path / "worker.py"
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     script.write_text(WORKER.format(root=root))
+    args = (log, out, seed, trials, pause, best_pause)
     return subprocess.Popen(
-        [sys.executable, str(script), str(log), str(out), str(seed), str(trials), str(pause)],
+        [sys.executable, str(script), *map(str, args)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -119,6 +124,24 @@ def test_two_workers_share_one_journal_and_evaluate_each_configuration_once(tmp_
     assert len(lines) == len(set(lines)), "a configuration was evaluated twice"
     assert 24 <= len(lines) <= 25  # the shared budget (the last two may race for it)
     assert results[0]["config"] == results[1]["config"]  # both read the same store
+
+
+def test_a_worker_that_ends_first_waits_for_the_trial_another_is_running(tmp_path):
+    """The budget is shared: the fast worker sees it spent while the slow one still evaluates
+    the best configuration. It waits for that trial, so both report the store's winner."""
+    log, out = tmp_path / "evaluations.log", tmp_path / "search"
+    slow = start_worker(tmp_path, log, out, 0, 4, 0.0, best_pause=4.0)
+    deadline = time.monotonic() + 120
+    while not evaluations(log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert evaluations(log), "the slow worker never started its first trial"
+    fast = start_worker(tmp_path, log, out, 1, 4, 0.0)
+    results = [json.loads(w.communicate(timeout=240)[0].splitlines()[-1]) for w in (fast, slow)]
+    lines = [json.loads(line) for line in evaluations(log)]
+    assert lines[0] == {"width": 4, "act": "tanh", "lr": pytest.approx(2 / 3)}
+    assert 4 <= len(lines) <= 5 and len({json.dumps(x) for x in lines}) == len(lines)
+    for result in results:
+        assert result["config"] == {"width": 4, "act": "tanh", "lr": pytest.approx(2 / 3)}
 
 
 def test_a_killed_search_resumes_to_the_same_winner_without_repeating_work(tmp_path):
