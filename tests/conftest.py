@@ -33,6 +33,21 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
     ).strip()
 
+# Many tests compile the same programs (a model's step at the same shapes, in another test or a
+# test subprocess), which jax's in-memory cache cannot share across closures or processes. One
+# persistent compilation cache per run, shared by the xdist workers and their subprocesses
+# through the environment, compiles each once (`make test` on 2 cores: 588 s -> 505 s). It is
+# a fresh folder, removed when the run ends, so nothing outlives the code that compiled it. A
+# reader that races a writer for one entry gets jax's warning and compiles it again.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mdl-tests-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the suite's are all small
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 import pathlib  # noqa: E402
 

@@ -198,8 +198,9 @@ def test_sharded_over_8_devices_gives_the_same_records(finished, tmp_path):
 
 def test_a_sweep_killed_mid_run_resumes_to_exactly_the_uninterrupted_records(finished, tmp_path):
     out, config, _ = finished
-    # One point per chunk, more epochs: the sweep is killed while points remain.
-    settings = config.to_dict() | {"points_per_chunk": 1, "epochs": 12}
+    # One point per chunk and 24 points: once compiled, a chunk takes ~0.1 s on 2 cores, so
+    # the kill after the second record lands with ~2 s of points left, not a few polls' worth.
+    settings = config.to_dict() | {"points_per_chunk": 1, "epochs": 12, "seeds": list(range(8))}
     reference = run(SweepConfig(**settings), tmp_path / "reference", progress=False)
 
     target = tmp_path / "killed"
