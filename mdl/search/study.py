@@ -156,20 +156,27 @@ def _requeue_dead_workers_trials(study) -> None:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
+def _fail_stale_trials(study) -> None:
+    """With a database URL, fail the trials whose worker stopped beating (Optuna's heartbeat),
+    so that nothing waits on a dead machine's trial; a no-op for the other stores."""
+    import optuna
+
+    with warnings.catch_warnings():  # "experimental" in Optuna's terms
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def _await_running_trials(study) -> None:
     """Wait for the trials other workers are running now, so that every worker sharing the
     store reports the same winner (the budget is shared: a worker that sees it spent may end
     while another still evaluates the last configuration). Trials started after this call are
     not waited for; a trial whose worker dies is given up on (this host: its process is gone;
     a database URL: Optuna's heartbeat fails it)."""
-    import optuna
     from optuna.trial import TrialState
 
     pending = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     while pending:
-        with warnings.catch_warnings():  # "experimental" in Optuna's terms
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        _fail_stale_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         pending = {t.number for t in running if t.number in pending and _holder_alive(t)}
         if pending:
@@ -298,6 +305,7 @@ def search(
             ]
 
         while True:  # a configuration another trial holds: reuse it, or wait for it
+            _fail_stale_trials(study)
             same = same_configuration()
             done = [t for t in same if t.state == TrialState.COMPLETE]
             if done:

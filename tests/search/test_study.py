@@ -188,6 +188,61 @@ def test_a_database_url_store_resumes_the_same_study(tmp_path):
         search(objective, SPACE, trials=1, storage=url, out=tmp_path)
 
 
+STALE_SEARCH = textwrap.dedent(
+    """
+    import json, sqlite3, sys, time
+    sys.path.insert(0, {root!r})
+    from mdl.search import Choice, SearchSpace, search
+
+    space = SearchSpace([Choice("a", (1, 2))])
+    with sqlite3.connect(sys.argv[2]) as db:  # 4 s short of stale (grace period 180 s)
+        db.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-176 seconds')")
+    start = time.monotonic()
+    result = search(lambda c: 10.0 * c["a"], space, trials=2, storage=sys.argv[1],
+                    sampler="grid")
+    print(json.dumps({{"config": result.config, "trials": len(result.trials),
+                      "seconds": time.monotonic() - start}}))
+    """
+)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test's study.ask() plays a worker
+def test_a_dead_machines_trial_is_failed_by_its_heartbeat_not_waited_for(tmp_path):
+    """A database store: a trial another machine is running holds a configuration, and that
+    machine dies (its last heartbeat goes stale 4 s into the search, after Optuna's own check
+    at the trial's start). The waiting trial fails it (Optuna's heartbeat check) and evaluates
+    that configuration itself, instead of waiting for it forever."""
+    import warnings
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    study = optuna.create_study(storage=storage, study_name="mdl-search", direction="minimize")
+    trial = study.ask()
+    held = SearchSpace([Choice("a", (1, 2))]).suggest(trial)
+    for name, value in {"host": "a-machine-now-gone", "pid": 1, "evaluating": True}.items():
+        trial.set_user_attr(name, value)
+    storage.record_heartbeat(trial._trial_id)
+    script = tmp_path / "stale.py"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script.write_text(STALE_SEARCH.format(root=root))
+    run = subprocess.run(
+        [sys.executable, str(script), url, str(tmp_path / "search.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["config"] == {"a": 1} and result["trials"] == 2
+    assert result["seconds"] < 60  # not a minute's heartbeat, let alone forever
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    assert states[trial.number] == optuna.trial.TrialState.FAIL, held
+
+
 def test_a_time_budget_stops_proposing():
     def slow(config):
         time.sleep(0.3)
