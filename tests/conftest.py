@@ -36,7 +36,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # Many tests compile the same programs (a model's step at the same shapes, in another test or a
 # test subprocess), which jax's in-memory cache cannot share across closures or processes. One
 # persistent compilation cache per run, shared by the xdist workers and their subprocesses
-# through the environment, compiles each once (`make test` on 2 cores: 588 s -> 505 s). It is
+# through the environment, compiles each once (`make test` on 2 cores: 588 s -> 494 s). It is
 # a fresh folder, removed when the run ends, so nothing outlives the code that compiled it. A
 # reader that races a writer for one entry gets jax's warning and compiles it again.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
