@@ -131,24 +131,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _holder_alive(trial) -> bool:
-    """Whether the worker running ``trial`` may still finish it: a process of another host
-    is assumed alive (Optuna's heartbeat, with a database URL, fails it if not)."""
+def _holder_alive(trial, heartbeats: bool) -> bool:
+    """Whether the worker running ``trial`` may still finish it. A process of this host: if it
+    exists. A process of another host: with ``heartbeats`` (a database URL, where Optuna's
+    heartbeat fails a trial whose machine is gone), assumed alive; without (a journal, one
+    machine's store: such a trial came with a folder copied from another machine), dead, or
+    resuming that folder would wait for it forever. A trial not yet marked with its worker has
+    just started: alive."""
     attrs = trial.user_attrs
-    if attrs.get("host") != socket.gethostname():
+    if "host" not in attrs:
         return True
+    if attrs["host"] != socket.gethostname():
+        return heartbeats
     return _alive(int(attrs.get("pid", -1)))
 
 
-def _requeue_dead_workers_trials(study) -> None:
-    """Trials left RUNNING by a process of this host that no longer exists (killed) are marked
-    failed, and their configurations queued again."""
+def _requeue_dead_workers_trials(study, heartbeats: bool) -> None:
+    """Trials left RUNNING by a worker that cannot finish them (`_holder_alive`: a killed
+    process of this host; without heartbeats, any other host's) are marked failed, and their
+    configurations queued again."""
     from optuna.trial import TrialState
 
-    host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        attrs = trial.user_attrs
-        if attrs.get("host") != host or _alive(int(attrs.get("pid", -1))):
+        if _holder_alive(trial, heartbeats):
             continue
         # FrozenTrial has no public id; the storage API takes the private one
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
@@ -166,19 +171,20 @@ def _fail_stale_trials(study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def _await_running_trials(study) -> None:
+def _await_running_trials(study, heartbeats: bool) -> None:
     """Wait for the trials other workers are running now, so that every worker sharing the
     store reports the same winner (the budget is shared: a worker that sees it spent may end
     while another still evaluates the last configuration). Trials started after this call are
-    not waited for; a trial whose worker dies is given up on (this host: its process is gone;
-    a database URL: Optuna's heartbeat fails it)."""
+    not waited for; a trial whose worker dies is given up on (`_holder_alive`; a database URL:
+    Optuna's heartbeat fails it)."""
     from optuna.trial import TrialState
 
     pending = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     while pending:
         _fail_stale_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        pending = {t.number for t in running if t.number in pending and _holder_alive(t)}
+        alive = {t.number for t in running if _holder_alive(t, heartbeats)}
+        pending &= alive
         if pending:
             time.sleep(0.1)
 
@@ -215,8 +221,11 @@ def search(
       space: the `SearchSpace`; its code is the charge.
       trials: how many distinct configurations to evaluate in all (the store's count:
         several workers, or a resumed run, share it); fewer when the space has fewer.
-      out: a results folder for the default journal store (``out/search.journal``).
-      storage: an Optuna storage URL instead (``sqlite:///...``, ``postgresql://...``).
+      out: a results folder for the default journal store (``out/search.journal``): one
+        machine's workers share it (a trial another machine left running in a copied folder
+        is run again).
+      storage: an Optuna storage URL instead (``sqlite:///...``, ``postgresql://...``), for
+        workers on many machines (a heartbeat fails the trials of a machine that dies).
         Neither: an in-memory store (no resume).
       study_name: the study in the store.
       sampler: ``"tpe"``, ``"random"``, ``"grid"``, ``"qmc"``, or ``"bisect"`` (a constrained
@@ -276,7 +285,8 @@ def search(
         direction="minimize",
         load_if_exists=True,
     )
-    _requeue_dead_workers_trials(study)
+    heartbeats = storage is not None  # a database URL: `_storage` turns its heartbeat on
+    _requeue_dead_workers_trials(study, heartbeats)
     # A trial holds its parameters once it runs; a queued (waiting) one holds them as Optuna's
     # fixed parameters until then.
     held = {
@@ -316,14 +326,15 @@ def search(
             # an earlier trial of it, or one already evaluating it (whose proposal this
             # trial's check may have missed), holds the configuration
             holders = [t for t in same if t.number < trial.number or t.user_attrs.get("evaluating")]
-            if not any(_holder_alive(t) for t in holders):
+            if not any(_holder_alive(t, heartbeats) for t in holders):
                 # Claim it, then look again: an earlier trial may have proposed it between the
                 # look above and the claim, and gone ahead on seeing no claim yet. The earlier
                 # one keeps it, so exactly one of them evaluates (a later proposal sees the
                 # claim and waits).
                 trial.set_user_attr("evaluating", True)
                 if not any(
-                    t.state == TrialState.COMPLETE or (t.number < trial.number and _holder_alive(t))
+                    t.state == TrialState.COMPLETE
+                    or (t.number < trial.number and _holder_alive(t, heartbeats))
                     for t in same_configuration()
                 ):
                     break
@@ -365,7 +376,7 @@ def search(
             break  # the bracket is closed and no first point waits
         study.optimize(run, n_trials=1, catch=())
         proposals += 1
-    _await_running_trials(study)
+    _await_running_trials(study, heartbeats)
     evaluated = sorted(_evaluated(study), key=lambda t: t.number)
     if not evaluated:
         raise RuntimeError(f"no configuration of {space!r} was evaluated")

@@ -244,6 +244,51 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_not_waited_for(tmp_pat
     assert states[trial.number] == optuna.trial.TrialState.FAIL
 
 
+COPIED_SEARCH = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, {root!r})
+    from mdl.search import Choice, SearchSpace, search
+
+    space = SearchSpace([Choice("a", (1, 2))])
+    result = search(lambda c: 10.0 * c["a"], space, trials=2, out=sys.argv[1], sampler="grid")
+    print(json.dumps({{"config": result.config, "trials": len(result.trials)}}))
+    """
+)
+
+
+def test_a_journal_copied_from_another_machine_resumes_its_running_trial(tmp_path):
+    """A journal is one machine's store: a trial another machine was running when its folder
+    was copied here cannot finish. Resuming fails it and evaluates its configuration again,
+    instead of waiting for it forever."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from mdl.search.study import JOURNAL
+
+    out = tmp_path / "copied"
+    out.mkdir()
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / JOURNAL)))
+    study = optuna.create_study(storage=storage, study_name="mdl-search", direction="minimize")
+    study.enqueue_trial({"a": 1})
+    trial = study.ask()
+    assert SearchSpace([Choice("a", (1, 2))]).suggest(trial) == {"a": 1}
+    trial.set_user_attr("host", "the-machine-it-was-copied-from")
+    trial.set_user_attr("pid", os.getpid())  # a pid alive here, to show the host decides
+    script = tmp_path / "copied.py"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script.write_text(COPIED_SEARCH.format(root=root))
+    run = subprocess.run(
+        [sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1]) == {"config": {"a": 1}, "trials": 2}
+    trials = study.get_trials(deepcopy=False)
+    assert trials[trial.number].state == optuna.trial.TrialState.FAIL
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
+    assert [t.params for t in retries] == [{"a": 1}]
+
+
 def test_a_time_budget_stops_proposing():
     def slow(config):
         time.sleep(0.3)
