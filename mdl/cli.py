@@ -7,7 +7,8 @@ mdl compress [--method online|two-part] [--force] IN OUT
 mdl decompress [--force] IN OUT
 mdl compress-model --model FAMILY --data NAME [--trials N] [--budget-minutes M]
     [--max-error E] [--shifts 0,1,2] [--widths 300,100 100,50]
-    [--compressors quantizer live_block] [--out DIR]
+    [--compressors quantizer live_block] [--beta LOW HIGH] [--beta-bits B] [--epochs N]
+    [--learning-rate LR] [--prior NAME] [--sampler tpe|random|grid|qmc|bisect] [--out DIR]
 mdl --version
 """
 
@@ -115,18 +116,20 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("--beta", type=float, help="two-part: weight of model bits (1)")
     compress.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     compress.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from mdl.compress.quantize import PRIORS
     from mdl.search import FAMILIES
     from mdl.search.model_compression import COMPRESSORS
+    from mdl.search.study import SAMPLERS
 
     compress_model = commands.add_parser(
         "compress-model",
         help="search a model family's training settings by two-part code and write the winner",
         description="Train the family on the data set's training split once per configuration "
         "of the search space (beta, epochs, learning rate, weight prior; Optuna's TPE "
-        "proposes), score each by its two-part code (structure + model file + labels file) "
-        "plus the configuration's codeword, write the shortest one's file to OUT/model.mdl, "
-        "and print its size, compression ratio, errors (the test set read once, after the "
-        "search) and Occam bound. Trials live in OUT/search.journal: a rerun resumes.",
+        "proposes, or --sampler), score each by its two-part code (structure + model file + "
+        "labels file) plus the configuration's codeword, write the shortest one's file to "
+        "OUT/model.mdl, and print its size, compression ratio, errors (the test set read once, "
+        "after the search) and Occam bound. Trials live in OUT/search.journal: a rerun resumes.",
     )
     compress_model.add_argument("--model", required=True, choices=sorted(FAMILIES))
     compress_model.add_argument("--data", required=True, choices=sorted(LOADERS))
@@ -158,6 +161,38 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(COMPRESSORS),
         help="also search the compressor (default: quantizer; one name fixes it, charged 0 "
         "bits). live_block codes each kernel's dead input and output units as flags",
+    )
+    compress_model.add_argument(
+        "--beta",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="search beta (the weight of the model's bits) in [LOW, HIGH], at log-spaced "
+        "points (default 0.03 3)",
+    )
+    compress_model.add_argument(
+        "--beta-bits", type=int, help="2**B points of the beta range, B bits to name one (4)"
+    )
+    compress_model.add_argument(
+        "--epochs", type=int, help="fix the training epochs (default: search 5, 10, 20, 40)"
+    )
+    compress_model.add_argument(
+        "--learning-rate",
+        type=float,
+        help="fix Adam's step size (default: search 8 log-spaced points in [3e-4, 3e-3])",
+    )
+    compress_model.add_argument(
+        "--prior",
+        choices=PRIORS,
+        help="fix the weight prior (default: search spike_laplace and laplace)",
+    )
+    compress_model.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="tpe",
+        help="how configurations are proposed (Optuna's TPE by default); bisect, with "
+        "--max-error and every setting but beta fixed, finds the largest beta on target in "
+        "about B trials",
     )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
@@ -342,28 +377,68 @@ def _shifts(text: str | None) -> tuple[int, ...]:
     return shifts
 
 
+def _fixed_settings(args, space) -> dict:
+    """The dimensions ``--beta``/``--beta-bits`` (a log-spaced `Real`) and ``--epochs``,
+    ``--learning-rate``, ``--prior`` (one value each: named in 0 bits) put in place of the
+    space's own, by name."""
+    from mdl.search import Choice, Real
+
+    settings = {}
+    if args.beta is not None or args.beta_bits is not None:
+        own = next((dim for dim in space.dimensions if dim.name == "beta"), None)
+        low, high = args.beta if args.beta is not None else (own.low, own.high)
+        bits = args.beta_bits if args.beta_bits is not None else own.precision
+        if not 0 < low < high:
+            raise UsageError(f"--beta needs 0 < LOW < HIGH; got {low:g} {high:g}")
+        if not 1 <= bits <= 16:
+            raise UsageError(f"--beta-bits must be in [1, 16]; got {bits}")
+        settings["beta"] = Real("beta", low, high, precision=bits, log=True)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UsageError(f"--epochs must be >= 1; got {args.epochs}")
+        settings["epochs"] = Choice("epochs", (args.epochs,))
+    if args.learning_rate is not None:
+        if not 0 < args.learning_rate < float("inf"):
+            raise UsageError(f"--learning-rate must be > 0; got {args.learning_rate:g}")
+        settings["learning_rate"] = Choice("learning_rate", (args.learning_rate,))
+    if args.prior is not None:
+        settings["prior"] = Choice("prior", (args.prior,))
+    return settings
+
+
+def _search_space(args):
+    """The space ``compress-model``'s options describe: the default space (``--smoke``: the
+    smoke space) with the settings of `_fixed_settings` in place of its own, then the searched
+    ``--shifts``, ``--widths`` and ``--compressors``; None when no option changes the default
+    (`compress_model` then uses it)."""
+    from mdl.search import Choice, SearchSpace, default_space, smoke_space
+
+    shifts = _shifts(args.shifts)
+    for flag, names in (("--widths", args.widths), ("--compressors", args.compressors)):
+        if names and len(set(names)) != len(names):
+            raise UsageError(f"{flag} must be distinct; got {' '.join(names)}")
+    base = smoke_space() if args.smoke else default_space()
+    added = [Choice("augment", shifts)] if shifts else []
+    added += [Choice("widths", tuple(args.widths))] if args.widths else []
+    added += [Choice("compressor", tuple(args.compressors))] if args.compressors else []
+    settings = _fixed_settings(args, base)
+    if not (args.smoke or added or settings):
+        return None
+    dimensions = {dim.name: dim for dim in base.dimensions}
+    return SearchSpace(list({**dimensions, **settings}.values()) + added)
+
+
 def _compress_model(args) -> int:
     from mdl.data import load
-    from mdl.search import Choice, SearchSpace, compress_model, default_space, smoke_space
+    from mdl.search import compress_model
 
     if args.trials < 1:
         raise UsageError(f"--trials must be >= 1; got {args.trials}")
     if args.budget_minutes is not None and args.budget_minutes <= 0:
         raise UsageError(f"--budget-minutes must be > 0; got {args.budget_minutes}")
-    shifts = _shifts(args.shifts)
+    space = _search_space(args)
+    trials = 2 if args.smoke else args.trials
     data = load(args.data)
-    space, trials = None, args.trials
-    if args.smoke:
-        space = smoke_space()
-        trials = 2
-    for flag, names in (("--widths", args.widths), ("--compressors", args.compressors)):
-        if names and len(set(names)) != len(names):
-            raise UsageError(f"{flag} must be distinct; got {' '.join(names)}")
-    added = [Choice("augment", shifts)] if shifts else []
-    added += [Choice("widths", tuple(args.widths))] if args.widths else []
-    added += [Choice("compressor", tuple(args.compressors))] if args.compressors else []
-    if added:  # the searched options join the space's own dimensions
-        space = SearchSpace([*(space or default_space()).dimensions, *added])
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
     try:
         summary = compress_model(
@@ -375,6 +450,7 @@ def _compress_model(args) -> int:
             space=space,
             seed=args.seed,
             max_error=args.max_error,
+            sampler=args.sampler,
             progress=not args.no_progress,
         )
     except ValueError as error:

@@ -184,10 +184,71 @@ def test_compress_model_searches_the_given_compressors(tmp_path, capsys):
     assert (out / "model.mdl").stat().st_size == summary["file_bytes"]
 
 
+def test_compress_model_fixes_the_given_settings_and_searches_the_given_betas(tmp_path):
+    """``--epochs``, ``--learning-rate``, ``--prior`` fix their settings (0 bits each), and
+    ``--beta LOW HIGH --beta-bits B`` searches 2**B log-spaced betas (B bits)."""
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    fixed = ["--epochs", "1", "--learning-rate", "0.002", "--prior", "laplace"]
+    assert main([*argv, *fixed, "--beta", "0.5", "2", "--beta-bits", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["trials"]) == 2
+    for trial in summary["trials"]:
+        config = trial["config"]
+        assert (config["epochs"], config["learning_rate"], config["prior"]) == (1, 0.002, "laplace")
+        assert config["beta"] in (pytest.approx(0.5), pytest.approx(2.0))
+    assert summary["search_bits"] == pytest.approx(1.0)
+
+
+def test_compress_model_bisects_beta_against_the_error_target(tmp_path):
+    """``--sampler bisect``: with every trial on target (an error bound no model misses), each
+    next beta is the middle of the bracket above the last: 8 points, indices 3 then 5."""
+    from mdl.search import Real
+
+    out = tmp_path / "cm"
+    argv = ["compress-model", "--model", "mlp", "--data", "digits", "--smoke", "--no-progress"]
+    bisect = ["--sampler", "bisect", "--max-error", "0.95", "--beta", "0.1", "10", "--beta-bits"]
+    assert main([*argv, *bisect, "3", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    betas = [t["config"]["beta"] for t in sorted(summary["trials"], key=lambda t: t["number"])]
+    points = Real("beta", 0.1, 10.0, precision=3, log=True)
+    assert betas == [pytest.approx(points.point(3)), pytest.approx(points.point(5))]
+    assert summary["config"]["beta"] == pytest.approx(points.point(5))  # the largest on target
+
+
+def test_the_readmes_lenet5_command_is_the_committed_searchs_space_and_sampler():
+    """The README's one-command form of the committed live-block LeNet-5 search: the same
+    dimensions (plus the default prior, fixed), the same charge, the same sampler and target."""
+    import re
+    import shlex
+
+    from experiments.auto_compress import ERROR_TARGET_SEARCHES, ERROR_TARGETS
+    from mdl.cli import _parser, _search_space
+
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = r"^mdl compress-model --model lenet5 --data mnist --max-error"
+    command = re.search(start + r".*?(?<!\\)$", readme, re.M | re.S)  # up to an unescaped end
+    args = _parser().parse_args(shlex.split(command.group(0).replace("\\\n", " "))[1:])
+    space, sampler, first = ERROR_TARGET_SEARCHES["live_block"]["lenet5"]
+    ours = {dim.name: dim for dim in _search_space(args).dimensions}
+    assert ours == {**{dim.name: dim for dim in space.dimensions}, "prior": ours["prior"]}
+    assert ours["prior"].values() == ("spike_laplace",) and first == ()
+    assert (args.sampler, args.max_error) == (sampler, ERROR_TARGETS["lenet5"])
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--trials", "0"], "--trials must be >= 1"),
+        (["--beta", "3", "1"], "--beta needs 0 < LOW < HIGH; got 3 1"),
+        (["--beta-bits", "0"], "--beta-bits must be in [1, 16]; got 0"),
+        (["--epochs", "0"], "--epochs must be >= 1; got 0"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0; got 0"),
+        (["--prior", "cauchy"], "invalid choice: 'cauchy'"),
+        (["--sampler", "bisect"], "sampler 'bisect' bisects against a constraint"),
+        (["--sampler", "bisect", "--max-error", "0.1"], "needs exactly one dimension with more"),
         (["--compressors", "zip"], "invalid choice: 'zip'"),
         (["--compressors", "live_block", "live_block"], "--compressors must be distinct"),
         (["--budget-minutes", "-1"], "must be > 0"),
