@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m ruff check mdl tests benchmarks experiments paper
+	$(VENV)/bin/python -m ruff format --check mdl tests benchmarks experiments
 	$(VENV)/bin/python -m pytest -q -n auto --maxprocesses=4 --dist loadfile
 
 bench: $(STAMP)

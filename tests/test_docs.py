@@ -42,7 +42,11 @@ def site(tmp_path_factory):
     }
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     return out
@@ -73,8 +77,17 @@ def test_every_module_with_public_names_is_on_a_page():
     hooks = _hooks()
     listed = {module for modules in hooks.API_PAGES.values() for module in modules}
     assert {
-        "mdl", "mdl.codes", "mdl.codec", "mdl.compress", "mdl.estimators", "mdl.train",
-        "mdl.sweep", "mdl.bounds", "mdl.data", "mdl.models", "mdl.testing",
+        "mdl",
+        "mdl.codes",
+        "mdl.codec",
+        "mdl.compress",
+        "mdl.estimators",
+        "mdl.train",
+        "mdl.sweep",
+        "mdl.bounds",
+        "mdl.data",
+        "mdl.models",
+        "mdl.testing",
     } <= listed
 
 
@@ -88,8 +101,11 @@ def test_the_build_refuses_a_broken_cross_reference(tmp_path):
     (tmp_path / "pages" / "index.md").write_text("# Broken\n\nSee [x][mdl.no_such_name].\n")
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config)],
-        cwd=tmp_path, env=os.environ | {"NO_MKDOCS_2_WARNING": "1"},
-        capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=os.environ | {"NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode != 0
     assert "mdl.no_such_name" in build.stdout + build.stderr

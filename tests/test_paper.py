@@ -39,11 +39,26 @@ ALLOWED_LITERALS = {
     r"\ln(1/\delta)": "the confidence term of the bound",
 }
 # Commands whose arguments are names, not prose: labels, citations, files, layout.
-NAME_ARGUMENTS = ["ref", "eqref", "label", "cite", "citep", "citet", "input", "includegraphics",
-                  "summary", "records", "bibliography", "bibliographystyle", "begin", "end"]
+NAME_ARGUMENTS = [
+    "ref",
+    "eqref",
+    "label",
+    "cite",
+    "citep",
+    "citet",
+    "input",
+    "includegraphics",
+    "summary",
+    "records",
+    "bibliography",
+    "bibliographystyle",
+    "begin",
+    "end",
+]
 # LaTeX's own commands that main.tex uses (anything else must be defined by main.tex itself
 # or by the generated numbers.tex).
-LATEX_COMMANDS = set("""
+LATEX_COMMANDS = set(
+    """
 documentclass usepackage captionsetup renewcommand setcounter setlength graphicspath input
 newcommand url texttt mathrm title textbf author date begin end maketitle section subsection
 paragraph label ref eqref cite citep citet emph code bits summary records centering small
@@ -51,7 +66,8 @@ footnotesize caption includegraphics hfill linewidth log sum mid mathcal beta al
 big bigl bigr hat le ln frac mathbb mathrm mathbb FloatBarrier bibliographystyle bibliography
 topfraction bottomfraction textfraction floatpagefraction bibfont bibsep quad times psi tau
 footnote typeout
-""".split())
+""".split()
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +104,19 @@ def copy_results(tmp_path: Path) -> Path:
 def test_tables_and_numbers_are_written(generated):
     out, written = generated
     names = {path.name for path in written}
-    for name in ["numbers.tex", "codelength_table.tex", "lenet_compression.tex",
-                 "mnist_bound.tex", "digits_label_code.tex", "generalization_measures.tex",
-                 "text_compression.tex", "formal_languages.tex", "grokking.tex", "sweeps.tex",
-                 "label_noise.tex"]:
+    for name in [
+        "numbers.tex",
+        "codelength_table.tex",
+        "lenet_compression.tex",
+        "mnist_bound.tex",
+        "digits_label_code.tex",
+        "generalization_measures.tex",
+        "text_compression.tex",
+        "formal_languages.tex",
+        "grokking.tex",
+        "sweeps.tex",
+        "label_noise.tex",
+    ]:
         assert name in names
     for path in written:
         text = path.read_text()
