@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
         default="tpe",
         help="how configurations are proposed (Optuna's TPE by default); bisect, with "
         "--max-error and every setting but beta fixed, finds the largest beta on target in "
-        "about B trials",
+        "at most B + 1 trials",
     )
     compress_model.add_argument(
         "--out", type=Path, default=Path("results/compress-model"), help="results folder"
@@ -388,8 +388,8 @@ def _fixed_settings(args, space) -> dict:
         own = next((dim for dim in space.dimensions if dim.name == "beta"), None)
         low, high = args.beta if args.beta is not None else (own.low, own.high)
         bits = args.beta_bits if args.beta_bits is not None else own.precision
-        if not 0 < low < high:
-            raise UsageError(f"--beta needs 0 < LOW < HIGH; got {low:g} {high:g}")
+        if not 0 < low < high < float("inf"):
+            raise UsageError(f"--beta needs 0 < LOW < HIGH, finite; got {low:g} {high:g}")
         if not 1 <= bits <= 16:
             raise UsageError(f"--beta-bits must be in [1, 16]; got {bits}")
         settings["beta"] = Real("beta", low, high, precision=bits, log=True)

@@ -242,7 +242,8 @@ def test_the_readmes_lenet5_command_is_the_committed_searchs_space_and_sampler()
     ("extra", "message"),
     [
         (["--trials", "0"], "--trials must be >= 1"),
-        (["--beta", "3", "1"], "--beta needs 0 < LOW < HIGH; got 3 1"),
+        (["--beta", "3", "1"], "--beta needs 0 < LOW < HIGH, finite; got 3 1"),
+        (["--beta", "0.1", "inf"], "--beta needs 0 < LOW < HIGH, finite; got 0.1 inf"),
         (["--beta-bits", "0"], "--beta-bits must be in [1, 16]; got 0"),
         (["--epochs", "0"], "--epochs must be >= 1; got 0"),
         (["--learning-rate", "0"], "--learning-rate must be > 0; got 0"),
