@@ -377,15 +377,15 @@ def _shifts(text: str | None) -> tuple[int, ...]:
     return shifts
 
 
-def _fixed_settings(args, space) -> dict:
+def _fixed_settings(args, dimensions: dict) -> dict:
     """The dimensions ``--beta``/``--beta-bits`` (a log-spaced `Real`) and ``--epochs``,
-    ``--learning-rate``, ``--prior`` (one value each: named in 0 bits) put in place of the
-    space's own, by name."""
+    ``--learning-rate``, ``--prior`` (one value each: named in 0 bits) to put in place of the
+    space's own ``dimensions`` (name -> dimension; both base spaces search beta)."""
     from mdl.search import Choice, Real
 
     settings = {}
     if args.beta is not None or args.beta_bits is not None:
-        own = next((dim for dim in space.dimensions if dim.name == "beta"), None)
+        own = dimensions["beta"]
         low, high = args.beta if args.beta is not None else (own.low, own.high)
         bits = args.beta_bits if args.beta_bits is not None else own.precision
         if not 0 < low < high < float("inf"):
@@ -418,13 +418,13 @@ def _search_space(args):
         if names and len(set(names)) != len(names):
             raise UsageError(f"{flag} must be distinct; got {' '.join(names)}")
     base = smoke_space() if args.smoke else default_space()
+    dimensions = {dim.name: dim for dim in base.dimensions}
     added = [Choice("augment", shifts)] if shifts else []
     added += [Choice("widths", tuple(args.widths))] if args.widths else []
     added += [Choice("compressor", tuple(args.compressors))] if args.compressors else []
-    settings = _fixed_settings(args, base)
+    settings = _fixed_settings(args, dimensions)
     if not (args.smoke or added or settings):
         return None
-    dimensions = {dim.name: dim for dim in base.dimensions}
     return SearchSpace(list({**dimensions, **settings}.values()) + added)
 
 

@@ -100,10 +100,16 @@ WORKER = textwrap.dedent(
 )
 
 
-def start_worker(tmp_path, log, out, seed, trials, pause, best_pause=0.0):
-    script = tmp_path / "worker.py"
+def write_script(tmp_path, name: str, template: str):
+    """``template`` (a script that imports mdl from the repository root) as ``tmp_path/name``."""
+    script = tmp_path / name
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script.write_text(WORKER.format(root=root))
+    script.write_text(template.format(root=root))
+    return script
+
+
+def start_worker(tmp_path, log, out, seed, trials, pause, best_pause=0.0):
+    script = write_script(tmp_path, "worker.py", WORKER)
     args = (log, out, seed, trials, pause, best_pause)
     return subprocess.Popen(
         [sys.executable, str(script), *map(str, args)],
@@ -227,9 +233,7 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_not_waited_for(tmp_pat
     for name, value in {"host": "a-machine-now-gone", "pid": 1, "evaluating": True}.items():
         trial.set_user_attr(name, value)
     storage.record_heartbeat(trial._trial_id)
-    script = tmp_path / "stale.py"
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script.write_text(STALE_SEARCH.format(root=root))
+    script = write_script(tmp_path, "stale.py", STALE_SEARCH)
     run = subprocess.run(
         [sys.executable, str(script), url, str(tmp_path / "search.db")],
         capture_output=True,
@@ -275,9 +279,7 @@ def test_a_journal_copied_from_another_machine_resumes_its_running_trial(tmp_pat
     assert SearchSpace([Choice("a", (1, 2))]).suggest(trial) == {"a": 1}
     trial.set_user_attr("host", "the-machine-it-was-copied-from")
     trial.set_user_attr("pid", os.getpid())  # a pid alive here, to show the host decides
-    script = tmp_path / "copied.py"
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script.write_text(COPIED_SEARCH.format(root=root))
+    script = write_script(tmp_path, "copied.py", COPIED_SEARCH)
     run = subprocess.run(
         [sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=120
     )
